@@ -1,0 +1,92 @@
+"End-to-end tests of the `mlm-course` command with tiny configurations (seconds each)."
+import gzip, json, subprocess, sys
+from pathlib import Path
+import pytest
+
+REPORT_KEYS = {"model", "dataset", "n_train_blocks", "n_eval_blocks", "block_size", "mlm_probability",
+               "train_runtime_s", "train_samples_per_second", "eval_loss_before", "perplexity_before",
+               "eval_loss_after", "perplexity_after", "fill_mask"}
+
+
+def mlm_course(*args, check=True):
+    "Run the installed console script and return the completed process."
+    exe = Path(sys.executable).parent/"mlm-course"
+    p = subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=600)
+    if check: assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    "One tiny offline run of the main job, shared by the tests that inspect its output."
+    out = tmp_path_factory.mktemp("run")/"out"
+    mlm_course("run", "--output-dir", out, "--max-steps", 4, "--batch-size", 8, "--quiet")
+    return out
+
+
+def test_run_writes_report_model_and_figure(tiny_run):
+    report = json.loads((tiny_run/"report.json").read_text())
+    assert REPORT_KEYS <= report.keys()
+    assert report["n_train_blocks"] > 100 and report["n_eval_blocks"] > 10
+    assert report["perplexity_before"] > 0 and report["perplexity_after"] > 0
+    assert all(len(ex["predictions"]) == 3 for ex in report["fill_mask"])
+    assert (tiny_run/"loss_curve.png").stat().st_size > 1000
+    assert (tiny_run/"model.safetensors").exists() and (tiny_run/"config.json").exists()
+    assert not list(tiny_run.glob("*.bin")), "weights must be saved as safetensors only"
+
+
+def test_output_dir_loads_in_fill_mask_pipeline(tiny_run):
+    from transformers import pipeline
+    fill = pipeline("fill-mask", model=str(tiny_run))
+    preds = fill("The <mask> statement is used for conditional execution.", top_k=2)
+    assert len(preds) == 2 and all("token_str" in p for p in preds)
+
+
+def test_evaluate_and_fill_mask_subcommands(tiny_run):
+    ev = json.loads(mlm_course("evaluate", "--model", tiny_run).stdout)
+    report = json.loads((tiny_run/"report.json").read_text())
+    assert ev["perplexity"] == pytest.approx(report["perplexity_after"], rel=1e-4)  # same deterministic masks
+    fm = json.loads(mlm_course("fill-mask", "--model", tiny_run, "--text", "Return the <mask> value.", "--top-k", 4).stdout)
+    assert len(fm[0]["predictions"]) == 4
+
+
+def test_refuses_to_mix_runs(tiny_run):
+    p = mlm_course("run", "--output-dir", tiny_run, "--max-steps", 1, check=False)
+    assert p.returncode == 2
+    assert "already holds results" in p.stderr and "--overwrite" in p.stderr
+    assert "Traceback" not in p.stderr
+    assert (tiny_run/"report.json").exists(), "the earlier run's results must be left alone"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--mlm-probability", "1.5"], "mlm-probability"),
+    (["--block-size", "0"], "block-size"),
+    (["--dataset", "/no/such/file.jsonl"], "no/such/file.jsonl"),
+])
+def test_bad_settings_fail_in_one_line(tmp_path, args, message):
+    p = mlm_course("run", "--output-dir", tmp_path/"out", *args, check=False)
+    assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path/"out"/"report.json").exists()
+
+
+def test_colab_path_on_local_stand_ins(tmp_path, eli5_test_file):
+    """The reference job's code path (pretrained model dir + ELI5 data) on stand-ins of the same shape:
+    a `save_pretrained` directory instead of distilroberta-base, the ELI5 release file instead of the hub."""
+    from transformers import RobertaConfig, RobertaForMaskedLM
+    from mlm_course.tokenizer import offline_tokenizer
+    tok = offline_tokenizer()
+    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id,
+                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    model_dir = tmp_path/"pretrained"
+    RobertaForMaskedLM(cfg).save_pretrained(model_dir); tok.save_pretrained(model_dir)
+    # 200 ELI5 questions, same format as the release file
+    rows = json.loads(gzip.open(eli5_test_file).read())[:200]
+    small = tmp_path/"eli5-small.json.gz"
+    small.write_bytes(gzip.compress(json.dumps(rows).encode()))
+    out = tmp_path/"out"
+    mlm_course("run", "--output-dir", out, "--model", model_dir, "--dataset", small, "--max-steps", 2, "--quiet")
+    report = json.loads((out/"report.json").read_text())
+    assert report["learning_rate"] == 2e-5 and report["block_size"] == 128  # the reference settings
+    assert report["n_train_blocks"] > 50

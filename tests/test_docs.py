@@ -1,0 +1,221 @@
+"""The docs site: `tools/build-docs` builds it from nbs/ offline, and headless Chromium reads it as a visitor would.
+
+The site is served from 127.0.0.1 and the browser may fetch nothing else: a page that needs a CDN fails here.
+Screenshots of the landing page and the first lesson go to tmp/docs-screenshots/ (gitignored) for review."""
+import functools, http.server, importlib.util, os, re, shutil, subprocess, sys, threading
+from importlib.machinery import SourceFileLoader
+from pathlib import Path
+from urllib.parse import urldefrag, urlparse
+import urllib.error, urllib.request
+import nbformat, pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT/"tmp"/"docs-screenshots"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.browser
+
+
+def _load_build_docs():
+    "tools/build-docs as a module, to share its naming rules (page names, lessons) instead of repeating them."
+    loader = SourceFileLoader("build_docs", str(ROOT/"tools"/"build-docs"))
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("build_docs", loader))
+    loader.exec_module(mod)
+    return mod
+
+bd = _load_build_docs()
+NOTEBOOKS = sorted(p for p in bd.cfg.nbs_path.glob("*.ipynb") if not p.name.startswith(("_", ".")))
+LESSONS = [p for p in NOTEBOOKS if bd.is_lesson(p)]
+SUPPORT = [p for p in NOTEBOOKS if not bd.is_lesson(p) and p.stem != "index"]
+PAGES = ["index"] + [bd.page_name(p) for p in LESSONS + SUPPORT]  # the reading order
+
+
+def chromium_path():
+    path = os.environ.get("CHROMIUM") or next(filter(None, map(shutil.which, ["chromium", "google-chrome"])), None)
+    if path: return path
+    if os.environ.get("CI"): pytest.fail(".ci/run should have installed Debian's chromium: apt-get install -y chromium")
+    pytest.skip("headless Chromium not found: apt-get install -y chromium (or set CHROMIUM=/path/to/chrome)")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    "Build the site into a fresh folder and serve it on 127.0.0.1; yields its base URL."
+    out = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, str(ROOT/"tools"/"build-docs"), "--out", str(out)], check=True, cwd=ROOT)
+    handler = functools.partial(QuietHandler, directory=str(out))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args): pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright  # drives the system's Chromium: no browser download
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)  # a fresh profile each launch
+        yield b
+        b.close()
+
+
+def open_page(browser, site):
+    "A page that records console errors, failed loads, and any request that would leave 127.0.0.1 (and blocks it)."
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.problems = []
+    page.on("console", lambda m: m.type == "error" and page.problems.append(f"console error: {m.text}"))
+    page.on("pageerror", lambda e: page.problems.append(f"uncaught exception: {e}"))
+    page.on("requestfailed", lambda r: page.problems.append(f"failed to load {r.url}: {r.failure}"))
+    page.on("response", lambda r: r.status >= 400 and page.problems.append(f"HTTP {r.status} for {r.url}"))
+    host = urlparse(site).netloc
+    def only_local(route):
+        if urlparse(route.request.url).netloc == host: route.continue_()
+        else: page.problems.append(f"fetches from another host: {route.request.url}"); route.abort()
+    page.route("**/*", only_local)
+    return page
+
+
+PAGE_FACTS = """() => ({
+  ids: Array.from(document.querySelectorAll('[id], a[name]')).map(e => e.id || e.name),
+  links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
+  images: Array.from(document.images).map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0})),
+  text: document.querySelector('main').innerText,
+  code: Array.from(document.querySelectorAll('.cell_input pre')).map(p => p.innerText.trim()),
+  outputs: document.querySelectorAll('.cell_output').length,
+  figures: document.querySelectorAll('.cell_output img').length,
+  nav: Array.from(document.querySelectorAll('.bd-sidebar-primary a.reference')).map(a => a.href),
+})"""
+
+
+@pytest.fixture(scope="module")
+def crawl(browser, site):
+    "Visit every page reachable from the landing page; return {url: facts and problems}."
+    pages, todo = {}, [site + "index.html"]
+    while todo:
+        url = todo.pop()
+        if url in pages: continue
+        page = open_page(browser, site)
+        page.goto(url, wait_until="load")
+        page.wait_for_load_state("networkidle")
+        facts = page.evaluate(PAGE_FACTS)
+        facts["problems"] = page.problems
+        pages[url] = facts
+        page.close()
+        for link in facts["links"]:
+            target = urldefrag(link).url
+            if target.startswith(site) and target.endswith(".html") and target not in pages: todo.append(target)
+    return pages
+
+
+def page_url(site, name): return f"{site}{name}.html"
+
+
+def public_api():
+    "(module, name, doc_url) of each public function and class the library exports, from nbdev's index."
+    from mlm_course._modidx import d
+    return [(mod, name, url) for mod, syms in d["syms"].items() for sym, (url, _) in syms.items()
+            if not (name := sym.removeprefix(mod + ".")).startswith("_") and "." not in name]
+
+
+def test_every_page_loads_without_errors(crawl, site):
+    for name in PAGES: assert page_url(site, name) in crawl, f"{name}.html is not reachable from the landing page"
+    problems = {url: facts["problems"] for url, facts in crawl.items() if facts["problems"]}
+    assert not problems, f"pages with console errors, failed loads or off-site requests: {problems}"
+
+
+def test_no_broken_internal_links(crawl, site):
+    status, broken = {}, []
+    for url, facts in crawl.items():
+        for link in facts["links"]:
+            target, anchor = urldefrag(link)
+            if not target.startswith(site): continue
+            if target not in status: status[target] = http_status(target)
+            if status[target] != 200: broken.append(f"{url} -> {link} (HTTP {status[target]})")
+            elif anchor and target in crawl and anchor not in crawl[target]["ids"]:
+                broken.append(f"{url} -> {link} (no such anchor)")
+    assert not broken, "broken internal links:\n" + "\n".join(broken)
+
+
+def http_status(url):
+    try:
+        with urllib.request.urlopen(url) as r: return r.status
+    except urllib.error.HTTPError as e: return e.code
+
+
+def test_navigation_lists_every_page_in_order(crawl, site):
+    for name in PAGES:
+        nav = [urldefrag(u).url for u in crawl[page_url(site, name)]["nav"]]
+        order = [u for u in dict.fromkeys(nav) if u.startswith(site)]
+        assert order == [page_url(site, n) for n in PAGES], f"sidebar of {name}.html: {order}"
+
+
+def test_every_image_loads_and_figures_come_from_the_notebooks(crawl, site):
+    bad = [(url, i["src"]) for url, facts in crawl.items() for i in facts["images"] if not i["ok"]]
+    assert not bad, f"images that did not load: {bad}"
+    for nb_path in NOTEBOOKS:  # each image output stored in a shown cell is a figure on the page, no more no less
+        nb = nbformat.v4.new_notebook(cells=bd.doc_cells(nb_path, {}))
+        shown = [c for c in nb.cells if c.cell_type == "code"
+                 and not {"remove-output", "remove-cell"} & set(c.metadata.get("tags", []))]
+        n_images = sum(any(k.startswith("image/") for k in o.get("data", {})) for c in shown for o in c.outputs)
+        assert crawl[page_url(site, bd.page_name(nb_path))]["figures"] == n_images, nb_path.name
+
+
+def test_lessons_show_code_outputs_and_no_directives_or_hidden_cells(crawl, site):
+    for nb_path in NOTEBOOKS:
+        facts = crawl[page_url(site, bd.page_name(nb_path))]
+        assert "#|" not in facts["text"], f"{nb_path.name}: an nbdev directive comment is on the page"
+        hidden = [c.source for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "code"
+                  and re.search(r"^#\|\s*(hide|export|exporti|default_exp)\b", c.source, re.M)]
+        for src in hidden:
+            code = "\n".join(l for l in src.splitlines() if not l.startswith("#|")).strip()
+            assert not code or code not in facts["code"], f"{nb_path.name}: a hidden/exported cell is shown:\n{code}"
+        if nb_path in LESSONS:
+            assert facts["outputs"] > 0, f"{nb_path.name}: its page shows no code output (run nbdev-test --save)"
+
+
+def test_api_reference_from_show_doc(crawl, site):
+    "Every public function and class in the library has its show_doc entry, at the anchor nbdev's links use."
+    missing = []
+    for mod, name, doc_url in public_api():
+        page, anchor = doc_url.split("#")
+        facts = crawl.get(site + page, {"ids": [], "text": ""})
+        text = facts["text"].replace("\n", "")
+        if anchor not in facts["ids"] or f"{name}(" not in text or f"### {name}" in text:
+            missing.append(f"{mod}.{name} (expected at {doc_url})")
+    assert not missing, ("no show_doc entry on the site (a show_doc cell without its output? run nbdev-test --save) "
+                         "for: " + ", ".join(missing))
+
+
+def test_colab_badge_on_every_lesson(crawl, site):
+    for nb_path in LESSONS:
+        facts = crawl[page_url(site, bd.page_name(nb_path))]
+        want = f"https://colab.research.google.com/github/{bd.cfg.user}/{bd.cfg.repo}/blob/main/nbs/{nb_path.name}"
+        assert want in facts["links"], f"{nb_path.name}: no Colab badge linking to {want}"
+        assert any(i["src"].endswith("colab-badge.svg") and i["ok"] for i in facts["images"]), nb_path.name
+
+
+def test_search_finds_exported_functions(browser, site):
+    first_per_module = {mod: (name, url) for mod, name, url in reversed(public_api())}
+    for name, doc_url in first_per_module.values():
+        page = open_page(browser, site)
+        page.goto(f"{site}search.html?q={name}")
+        page.wait_for_function("document.querySelector('#search-results .search-summary')?.textContent.length > 0")
+        hits = page.eval_on_selector_all("#search-results li a", "as => as.map(a => a.href)")
+        page.close()
+        assert not page.problems, page.problems
+        assert any(urldefrag(h).url == site + doc_url.split("#")[0] for h in hits), f"search for {name}: {hits}"
+
+
+def test_screenshots_for_review(browser, site, capsys):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for name in ["index"] + [bd.page_name(p) for p in LESSONS[:1]]:
+        page = open_page(browser, site)
+        page.goto(page_url(site, name), wait_until="networkidle")
+        shot = SHOTS/f"{name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        page.close()
+        assert shot.stat().st_size > 10_000
+        with capsys.disabled(): print(f"\nscreenshot for review: {shot}")

@@ -2,6 +2,14 @@
 
 Modules:
 
-- `mlm_course.data`: Loading a corpus for masked-language modelling: the seed's ELI5 job, any local or hub dataset, and a built-in offline corpus of real text."""
+- `mlm_course.chunking`: Three ways to cut documents into fixed-size blocks (pad and truncate, overflow chunks, concatenate and group), measured side by side on real text.
+- `mlm_course.data`: Loading a corpus for masked-language modelling: the seed's ELI5 job, any local or hub dataset, and a built-in offline corpus of real text.
+- `mlm_course.evaluation`: Perplexity on fixed masks, pseudo-perplexity without masks, and perplexity per category: numbers you can compare across runs.
+- `mlm_course.inference`: Fill-mask with the `pipeline`: any model's mask token, batched calls, and a side-by-side table of a base and an adapted model.
+- `mlm_course.masking`: Choosing what the model must predict: 15% of the tokens, the 80/10/10 corruption, whole words, and fixed masks that make an evaluation repeatable.
+- `mlm_course.metrics.pseudo_perplexity`: Pseudo-perplexity as a local `evaluate` metric: `mlm_course.evaluation.load_metric("pseudo_perplexity")`.
+- `mlm_course.model`: Load a pretrained masked-language model, or build a small one offline; count its parameters and see where the compute goes.
+- `mlm_course.scaling`: When one CPU or GPU is no longer enough: memory arithmetic, several GPUs and nodes with `torchrun` / `accelerate launch`, corpora streamed instead of loaded, and preprocessing on several processes.
+- `mlm_course.training`: The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and a sparse LM head that skips the 85% of positions the loss never looks at."""
 
 __version__ = "0.1.0"

@@ -1,0 +1,95 @@
+"""Data parallelism (lesson 08): `torchrun` with 2 CPU processes (gloo) learns what 1 process learns, and only rank 0
+writes the output directory.
+
+Both runs train the same tiny model (2 layers, hidden 64, dropout off) for 30 steps with the same global batch: 8
+blocks per step, as 1 process x 8 or 2 processes x 4. Same data order: the Trainer's (Accelerate's) sampler draws one
+seeded permutation and deals the global batch to the ranks, so a step sees the same 8 blocks in both runs. Same
+masks: `--static-masking` masks each block once from a hash of its content (`fixed_eval_masks`), not from a
+per-process random stream, which would differ between 1 and 2 processes. What remains is arithmetic: each rank
+averages its loss over its own masked tokens and DDP averages the two, where one process averages over all of them,
+and float sums run in another order. Tolerance: final validation loss (fixed masks) and every logged training loss
+within 2% (relative) of the single-process run; measured differences are below 0.5%.
+"""
+import json, os, subprocess, sys, textwrap
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = 30
+TINY = json.dumps(dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+                       hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+REL_TOLERANCE = 0.02
+
+# Runs `python -m mlm_course.scaling` while recording, through Python's audit hooks, every file or directory this
+# process creates, writes, renames or removes under the output directory; saved per rank next to it.
+RECORDER = textwrap.dedent("""
+    import json, os, sys
+    argv = sys.argv[1:]
+    out = os.path.realpath(argv[0])
+    touched = set()
+    def inside(p):
+        try: p = os.path.realpath(os.fsdecode(p))
+        except TypeError: return None
+        return os.path.relpath(p, out) if p == out or p.startswith(out + os.sep) else None
+    def hook(event, args):
+        if event == "open":
+            path, mode, flags = args
+            writes = (mode and any(c in mode for c in "wax+")) or (mode is None and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+            if writes and inside(path) is not None: touched.add(inside(path))
+        elif event in ("os.mkdir", "os.remove", "os.rmdir", "os.rename", "os.replace", "shutil.rmtree", "os.truncate"):
+            for p in args[:2]:
+                if isinstance(p, (str, bytes, os.PathLike)) and inside(p) is not None: touched.add(inside(p))
+    sys.addaudithook(hook)
+    from mlm_course.scaling import train_main
+    train_main(argv)
+    rank = os.environ.get("RANK", "0")
+    with open(out + f".writes-rank{rank}.json", "w") as f: json.dump(sorted(touched), f)
+""")
+
+
+def run(tmp_path, name, nproc, per_device_batch_size):
+    "Train with `nproc` processes (torchrun when > 1); the run's train_metrics.json and per-rank write records."
+    out = tmp_path/name
+    script = tmp_path/"record_writes.py"
+    script.write_text(RECORDER)
+    launcher = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                                    "--nproc_per_node", str(nproc)]
+    args = [str(out), "--max-steps", str(STEPS), "--per-device-batch-size", str(per_device_batch_size),
+            "--block-size", "64", "--max-train-docs", "300", "--learning-rate", "1e-3", "--static-masking",
+            "--model-config", TINY]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]), OMP_NUM_THREADS="1",
+               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    res = subprocess.run([*launcher, str(script), *args], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    writes = {int(p.name.split("rank")[1].split(".")[0]): json.loads(p.read_text())
+              for p in tmp_path.glob(f"{name}.writes-rank*.json")}
+    return json.loads((out/"train_metrics.json").read_text()), writes, out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ddp")
+    return dict(one=run(tmp, "one", 1, 8), two=run(tmp, "two", 2, 4))
+
+
+def test_two_processes_learn_what_one_process_learns(runs):
+    (one, _, _), (two, _, _) = runs["one"], runs["two"]
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert one["global_batch_size"] == two["global_batch_size"] == 8
+    assert len(one["losses"]) == len(two["losses"]) == STEPS
+    assert one["eval_loss"] < 0.95*one["losses"][0]  # it learns
+    # the same model at the end: loss on the same fixed validation masks
+    assert abs(one["eval_loss"] - two["eval_loss"]) <= REL_TOLERANCE*one["eval_loss"], (one["eval_loss"], two["eval_loss"])
+    # the same path there: the logged training loss of every step
+    for step, (a, b) in enumerate(zip(one["losses"], two["losses"])):
+        assert abs(a - b) <= REL_TOLERANCE*a, f"step {step}: 1 process {a:.4f}, 2 processes {b:.4f}"
+
+
+def test_only_rank_0_writes_the_output_directory(runs):
+    _, writes, out = runs["two"]
+    assert set(writes) == {0, 1}, "each rank must leave its record"
+    assert writes[1] == [], f"rank 1 wrote into the output directory: {writes[1]}"
+    assert "train_metrics.json" in writes[0] and "config.json" in writes[0]
+    assert (out/"model.safetensors").is_file() and (out/"config.json").is_file()
+    assert not [p for p in out.rglob("*") if "rank1" in p.name or "rank_1" in p.name]

@@ -1,6 +1,6 @@
 "Shared pieces of the benchmark: the data, the model shapes, timing and peak-memory measurement."
 from __future__ import annotations
-import gc, gzip, json, re, resource, time
+import ctypes, gc, gzip, json, re, resource, time
 from contextlib import contextmanager
 from pathlib import Path
 from datasets import Dataset, DatasetDict
@@ -38,12 +38,17 @@ def distilroberta_config(vocab_size:int=50_265, **overrides) -> RobertaConfig:
 def _status_kib(field:str) -> int:
     return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
 
+def _malloc_trim():
+    try: ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError): pass
+
 @contextmanager
 def peak_memory():
     """Peak resident memory of this process during the block, in MiB, plus the largest peak of any child process
     (e.g. `datasets` workers). Linux: the kernel's high-water mark `VmHWM`, reset on entry via /proc/self/clear_refs."""
     result = {}
     gc.collect()
+    _malloc_trim()  # hand memory freed by earlier phases back to the OS, so the growth measured here is this block's
     start, children_before = _status_kib("VmRSS"), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     try: Path("/proc/self/clear_refs").write_text("5"); resettable = True
     except OSError: resettable = False
@@ -56,9 +61,15 @@ def peak_memory():
                   peak_rss_children_mib=round(children/1024, 1) if children else None,
                   peak_rss_method="VmHWM reset at phase start" if resettable else "ru_maxrss since process start")
 
-def best_time(fn, repeat:int=3) -> tuple[float, object]:
-    "The fastest of `repeat` wall-clock timings of `fn()` (robust to other load on a shared machine), and its result."
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter(); result = fn(); times.append(time.perf_counter() - start)
-    return min(times), result
+def timed(fn) -> tuple[float, object]:
+    "Wall-clock seconds of `fn()`, and its result."
+    start = time.perf_counter(); result = fn()
+    return time.perf_counter() - start, result
+
+def alternate(runs:dict, rounds:int) -> dict[str, list]:
+    """Call every side's function `rounds` times, the sides taking turns (seed, ours, ours, seed, ...), so that load
+    from other processes on a shared machine falls on both sides alike. Per side, the list of results."""
+    results, sides = {side: [] for side in runs}, list(runs)
+    for r in range(rounds):
+        for side in (sides if r % 2 == 0 else sides[::-1]): results[side].append(runs[side]())
+    return results

@@ -1,30 +1,46 @@
-"""One measurement per function: the seed's way and ours, on the same data, model shape and masks.
+"""One measurement per phase: the seed's way and ours, on the same data, model shape and masks.
 
-Each `measure_*` returns a flat dict of figures. `bench/run` calls them in a fresh child process per side, so that
-peak memory is per phase and one side's allocations cannot slow the other down."""
+Each `measure_*` returns a flat dict of figures. `bench/run` calls each in a fresh child process. Inside it the two
+sides take turns (`alternate`), so that load from other processes falls on both alike, and the fastest round counts:
+other load can only add time. Peak memory is measured per side and round (`peak_memory`); the largest growth counts."""
 from __future__ import annotations
-import statistics, tempfile, time
+import copy, os, tempfile, time
 import datasets, torch
 from datasets import Dataset, DatasetDict
-from transformers import RobertaForMaskedLM, Trainer, TrainerCallback, TrainingArguments
+from transformers import AutoTokenizer, RobertaForMaskedLM, Trainer, TrainerCallback, TrainingArguments
 from mlm_course.tokenizer import offline_tokenizer
-from .common import (BLOCK_SIZE, MASK_SEED, answer_texts, best_time, distilroberta_config, eli5_like_seed,
-                     eli5_questions, peak_memory)
-from .seed_pipeline import SEED_NUM_PROC, seed_group_texts, seed_preprocess
+from .common import (BLOCK_SIZE, MASK_SEED, alternate, answer_texts, distilroberta_config, eli5_like_seed,
+                     eli5_questions, peak_memory, timed)
+from .seed_pipeline import SEED_NUM_PROC, seed_group_texts, seed_preprocess, seed_trainer
 
 SIDES = ("seed", "ours")
 
 def bench_tokenizer():
-    "The offline byte-level BPE tokenizer (the hub's DistilRoBERTa tokenizer needs the network); same on both sides."
-    return offline_tokenizer()
+    """The offline byte-level BPE tokenizer (the hub's DistilRoBERTa tokenizer needs the network); same on both sides.
+    `bench/run` resolves it once and hands its directory to the child processes in `$MLM_BENCH_TOKENIZER`."""
+    path = os.environ.get("MLM_BENCH_TOKENIZER")
+    return AutoTokenizer.from_pretrained(path) if path else offline_tokenizer()
+
+def _fastest(prefix:str, runs:dict[str, list[dict]]) -> dict:
+    "Per side: the fastest round's `seconds`, the largest memory growth, and the first round's other figures."
+    out = {}
+    for side, results in runs.items():
+        best = min(results, key=lambda x: x["seconds"])
+        out.update({f"{prefix}_{side}_{k}": v for k, v in results[0].items() if k not in ("memory", "seconds")})
+        out[f"{prefix}_{side}_s"], out[f"{prefix}_{side}_rounds_s"] = best["seconds"], [x["seconds"] for x in results]
+        if "memory" in best:
+            worst = max(results, key=lambda x: x["memory"]["peak_rss_delta_mib"])["memory"]
+            out.update({f"{prefix}_{side}_{k}": v for k, v in worst.items()})
+    return out
 
 # ---------------------------------------------------------------- group_texts
 def measure_group_texts(n_examples:int=1000, repeat:int=5) -> dict:
     "Seed's quadratic `group_texts` vs `mlm_course.chunking.group_texts` on one `map` batch of tokenized answers."
     from mlm_course.chunking import group_texts
     batch = dict(bench_tokenizer()(answer_texts(eli5_questions(n_examples))))
-    seed_s, seed_out = best_time(lambda: seed_group_texts(batch, BLOCK_SIZE), repeat)
-    ours_s, ours_out = best_time(lambda: group_texts(batch, BLOCK_SIZE), repeat)
+    runs = alternate({"seed": lambda: timed(lambda: seed_group_texts(batch, BLOCK_SIZE)),
+                      "ours": lambda: timed(lambda: group_texts(batch, BLOCK_SIZE))}, repeat)
+    (seed_s, seed_out), (ours_s, ours_out) = (min(runs[side], key=lambda x: x[0]) for side in SIDES)
     return dict(group_texts_examples=n_examples, group_texts_tokens=sum(map(len, batch["input_ids"])),
                 group_texts_seed_s=seed_s, group_texts_ours_s=ours_s, group_texts_speedup=seed_s/ours_s,
                 group_texts_same_output=seed_out == ours_out)
@@ -37,21 +53,24 @@ def ours_preprocess(eli5:DatasetDict, tokenizer, num_proc:int|None=None) -> Data
     docs = eli5.map(join, batched=True, remove_columns=eli5["train"].column_names)
     return make_blocks(docs, tokenizer, block_size=BLOCK_SIZE, num_proc=num_proc)
 
-def measure_preprocess(side:str, n_examples:int=5000, repeat:int=1, num_proc:int|None=None,
+def measure_preprocess(n_examples:int=5000, rounds:int=2, num_proc:int|None=None,
                        seed_num_proc:int=SEED_NUM_PROC) -> dict:
-    "Tokenize + group the seed's 5,000 ELI5 questions (80/20 split) into blocks; time and peak memory."
+    "Tokenize + group the seed's 5,000 ELI5 questions (80/20 split) into blocks, both ways; time and peak memory."
     datasets.disable_caching()  # a cached `map` would time a file read, not the work
     datasets.disable_progress_bars()
     tokenizer, eli5 = bench_tokenizer(), eli5_like_seed(eli5_questions(n_examples))
-    run = (lambda: seed_preprocess(eli5, tokenizer, num_proc=seed_num_proc)) if side == "seed" else (lambda: ours_preprocess(eli5, tokenizer, num_proc))
-    with peak_memory() as mem: seconds, blocks = best_time(run, repeat)
-    n_blocks = sum(map(len, blocks.values()))
-    return {f"preprocess_{side}_s": seconds, f"preprocess_{side}_examples_per_s": n_examples/seconds,
-            f"preprocess_{side}_blocks": n_blocks, **{f"preprocess_{side}_{k}": v for k, v in mem.items()}}
+    def run(preprocess):
+        with peak_memory() as memory: seconds, blocks = timed(preprocess)
+        return dict(seconds=seconds, memory=memory, blocks=sum(map(len, blocks.values())))
+    runs = alternate({"seed": lambda: run(lambda: seed_preprocess(eli5, tokenizer, num_proc=seed_num_proc)),
+                      "ours": lambda: run(lambda: ours_preprocess(eli5, tokenizer, num_proc))}, rounds)
+    out = _fastest("preprocess", runs)
+    out.update({f"preprocess_{side}_examples_per_s": n_examples/out[f"preprocess_{side}_s"] for side in SIDES})
+    return dict(out, preprocess_examples=n_examples, preprocess_speedup=out["preprocess_seed_s"]/out["preprocess_ours_s"])
 
-# ---------------------------------------------------------------- models, training, evaluation
+# ---------------------------------------------------------------- models, training, evaluation, fill-mask
 def make_model(kind:str, tokenizer):
-    "A freshly initialised model, identical on both sides (seeded): DistilRoBERTa's shape, the course's, or a tiny one."
+    "A freshly initialised model (seeded): DistilRoBERTa's shape, the course's built-in one, or a tiny one for tests."
     torch.manual_seed(0)
     if kind == "distilroberta": return RobertaForMaskedLM(distilroberta_config())
     if kind == "builtin":
@@ -63,9 +82,8 @@ def make_model(kind:str, tokenizer):
 
 def bench_blocks(tokenizer, n_blocks:int, skip_blocks:int=0) -> Dataset:
     "`n_blocks` blocks of ELI5 answers (after the first `skip_blocks`), grouped the seed's way."
-    questions = eli5_questions(5000)
     tokens_needed, texts = (skip_blocks + n_blocks + 1)*BLOCK_SIZE, []
-    for text in answer_texts(questions):  # ~4 characters per token is plenty of margin
+    for text in answer_texts(eli5_questions(5000)):  # ~4 characters per token: 6 is plenty of margin
         texts.append(text)
         if sum(map(len, texts)) > 6*tokens_needed: break
     blocks = seed_group_texts(dict(tokenizer(texts)), BLOCK_SIZE)
@@ -85,31 +103,10 @@ def masked_sentences(tokenizer, n:int) -> list[str]:
     raise ValueError("not enough ELI5 sentences")
 
 def fill_mask_seed_way(model, tokenizer, texts:list[str], top_k:int=3) -> list:
-    "The seed's inference: a `fill-mask` pipeline called on one text at a time."
+    "The seed's inference: a `fill-mask` pipeline, called on one text at a time."
     from transformers import pipeline
     filler = pipeline("fill-mask", model=model, tokenizer=tokenizer)
     return [filler(text, top_k=top_k) for text in texts]
-
-def measure_fill_mask(side:str, model, tokenizer, prefix:str, n_texts:int) -> dict:
-    "Seconds for top-3 fill-mask on `n_texts` sentences: one text per call (seed) or `mlm_course.inference.fill_mask`."
-    texts = masked_sentences(tokenizer, n_texts)
-    if side == "seed": run = lambda: fill_mask_seed_way(model, tokenizer, texts)
-    else:
-        from mlm_course.inference import fill_mask
-        run = lambda: fill_mask(model, tokenizer, texts, top_k=3)
-    run()  # warm-up
-    seconds, predictions = best_time(run, 1)
-    return {f"{prefix}_fill_mask_s": seconds, f"{prefix}_fill_mask_texts": n_texts,
-            f"{prefix}_fill_mask_top_tokens": [p[0]["token"] for p in predictions]}
-
-def measure_evaluate_perplexity(model, tokenizer, blocks:Dataset, prefix:str, batch_size:int=32) -> dict:
-    "Seconds of `mlm_course.evaluation.evaluate_perplexity` on fixed masks (the masks are made before timing)."
-    from mlm_course.evaluation import evaluate_perplexity
-    from mlm_course.masking import fixed_eval_masks
-    masked = fixed_eval_masks(blocks, tokenizer)
-    start = time.perf_counter(); result = evaluate_perplexity(model, masked, batch_size=batch_size)
-    return {f"{prefix}_evaluate_perplexity_s": time.perf_counter() - start,
-            f"{prefix}_evaluate_perplexity_loss": result["eval_loss"]}
 
 def _recording(trainer_class):
     "`trainer_class` that also keeps every training loss at full precision (the logged ones are rounded)."
@@ -117,8 +114,7 @@ def _recording(trainer_class):
         losses: list
         def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
             out = super().compute_loss(model, inputs, return_outputs=return_outputs, **kwargs)
-            loss = out[0] if return_outputs else out
-            if model.training: self.losses.append(float(loss.detach()))
+            if model.training: self.losses.append(float((out[0] if return_outputs else out).detach()))
             return out
     Recording.__name__ = f"Recording{trainer_class.__name__}"
     return Recording
@@ -136,42 +132,66 @@ def _args(output_dir:str, batch_size:int, max_steps:int) -> TrainingArguments:
                              disable_tqdm=True, dataloader_num_workers=0, seed=42, use_cpu=True)
 
 def _trainer(side:str, model, args, train_blocks, eval_blocks, tokenizer):
-    "The seed's `Trainer` (full logits) or our `SparseMLMTrainer`, each with a collator seeded with `MASK_SEED`."
-    if side == "seed":
-        from .seed_pipeline import seed_trainer
-        return seed_trainer(model, args, train_blocks, eval_blocks, tokenizer, MASK_SEED, _recording(Trainer))
+    "The seed's `Trainer` (full logits) or our `SparseMLMTrainer`, each with a fresh collator seeded with `MASK_SEED`."
+    trainer = (seed_trainer(model, args, train_blocks, eval_blocks, tokenizer, MASK_SEED, _recording(Trainer))
+               if side == "seed" else _ours_trainer(model, args, train_blocks, eval_blocks, tokenizer))
+    trainer.losses = []
+    return trainer
+
+def _ours_trainer(model, args, train_blocks, eval_blocks, tokenizer):
     from mlm_course.masking import mlm_collator
     from mlm_course.training import SparseMLMTrainer
     return _recording(SparseMLMTrainer)(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
                                         data_collator=mlm_collator(tokenizer, seed=MASK_SEED), processing_class=tokenizer)
 
-def measure_model(side:str, kind:str="distilroberta", batch_size:int=8, warmup_steps:int=1, timed_steps:int=4,
-                  eval_blocks:int=32, fill_mask_texts:int=0) -> dict:
-    """On a fresh model: evaluate (Trainer), fill-mask, `evaluate_perplexity` (our side), then train.
-    Eval samples/s, train samples/s (median timed step), per-step losses, peak memory of eval and train."""
+def measure_model(kind:str="distilroberta", batch_size:int=8, warmup_steps:int=1, timed_steps:int=2,
+                  eval_blocks:int=32, rounds:int=2, fill_mask_texts:int=0) -> dict:
+    """Both sides on the same freshly initialised model: `Trainer.evaluate`, fill-mask, then training from the same
+    weights; `rounds` alternating rounds of each. Train speed: the fastest timed step (after `warmup_steps`)."""
     tokenizer = bench_tokenizer()
     train = bench_blocks(tokenizer, batch_size*(warmup_steps + timed_steps))
     held_out = bench_blocks(tokenizer, eval_blocks, skip_blocks=len(train))
-    model = make_model(kind, tokenizer)
-    p = f"{kind}_{side}"
-    out = {f"{p}_parameters": sum(t.numel() for t in model.parameters())}
-    with tempfile.TemporaryDirectory() as tmp:
-        warm_up = held_out.select(range(min(batch_size, eval_blocks)))  # first-call allocations, one batch
-        _trainer(side, model, _args(tmp, batch_size, 1), None, warm_up, tokenizer).evaluate()
-        evaluator = _trainer(side, model, _args(tmp, batch_size, 1), None, held_out, tokenizer)
-        with peak_memory() as mem:
-            start = time.perf_counter(); metrics = evaluator.evaluate(); eval_s = time.perf_counter() - start
-        out.update({f"{p}_eval_s": eval_s, f"{p}_eval_samples_per_s": eval_blocks/eval_s,
-                    f"{p}_eval_loss": metrics["eval_loss"], **{f"{p}_eval_{k}": v for k, v in mem.items()}})
-        if fill_mask_texts: out.update(measure_fill_mask(side, model, tokenizer, p, fill_mask_texts))
-        if side == "ours": out.update(measure_evaluate_perplexity(model, tokenizer, held_out, p))
-        clock = StepClock()
+    initial, tmp = make_model(kind, tokenizer), tempfile.mkdtemp(prefix="mlm-bench-")
+    p = kind
+    out = {f"{p}_parameters": sum(t.numel() for t in initial.parameters()), f"{p}_batch_size": batch_size}
+
+    def evaluate(side, blocks=held_out):
+        trainer = _trainer(side, initial, _args(tmp, batch_size, 1), None, blocks, tokenizer)
+        with peak_memory() as memory: seconds, metrics = timed(trainer.evaluate)
+        return dict(seconds=seconds, memory=memory, loss=metrics["eval_loss"])
+    for side in SIDES: evaluate(side, held_out.select(range(min(batch_size, eval_blocks))))  # warm-up, one batch
+    out.update(_fastest(f"{p}_eval", alternate({side: lambda side=side: evaluate(side) for side in SIDES}, rounds)))
+
+    if fill_mask_texts:
+        from mlm_course.inference import fill_mask
+        texts = masked_sentences(tokenizer, fill_mask_texts)
+        fills = {"seed": lambda: fill_mask_seed_way(initial, tokenizer, texts), "ours": lambda: fill_mask(initial, tokenizer, texts)}
+        for run in fills.values(): run()  # warm-up
+        runs = alternate({side: lambda side=side: dict(zip(("seconds", "top1"), timed(fills[side]))) for side in SIDES}, rounds)
+        out.update(_fastest(f"{p}_fill_mask", runs))
+        top1 = {side: [predictions[0]["token"] for predictions in runs[side][0]["top1"]] for side in SIDES}
+        out[f"{p}_fill_mask_same_top1"] = top1["seed"] == top1["ours"]
+        for side in SIDES: out.pop(f"{p}_fill_mask_{side}_top1")
+        out[f"{p}_fill_mask_texts"] = fill_mask_texts
+
+    from mlm_course.evaluation import evaluate_perplexity
+    from mlm_course.masking import fixed_eval_masks
+    masked = fixed_eval_masks(held_out, tokenizer)
+    seconds, result = timed(lambda: evaluate_perplexity(initial, masked, batch_size=32))
+    out.update({f"{p}_evaluate_perplexity_s": seconds, f"{p}_evaluate_perplexity_loss": result["eval_loss"]})
+
+    def train_once(side):
+        clock, model = StepClock(), copy.deepcopy(initial)
         trainer = _trainer(side, model, _args(tmp, batch_size, warmup_steps + timed_steps), train, None, tokenizer)
-        trainer.losses = []
         trainer.add_callback(clock)
-        with peak_memory() as mem: trainer.train()
-    steps = [b - a for a, b in zip(clock.ends[warmup_steps - 1:], clock.ends[warmup_steps:])]
-    out.update({f"{p}_train_step_s": statistics.median(steps), f"{p}_train_steps_s": steps,
-                f"{p}_train_samples_per_s": batch_size/statistics.median(steps), f"{p}_train_losses": trainer.losses,
-                **{f"{p}_train_{k}": v for k, v in mem.items()}})
+        with peak_memory() as memory: trainer.train()
+        steps = [b - a for a, b in zip(clock.ends[warmup_steps - 1:], clock.ends[warmup_steps:])]
+        return dict(seconds=min(steps), steps_s=steps, losses=trainer.losses, memory=memory)
+    runs = alternate({side: lambda side=side: train_once(side) for side in SIDES}, rounds)
+    out.update(_fastest(f"{p}_train", runs))
+    for side in SIDES:
+        out[f"{p}_train_{side}_samples_per_s"] = batch_size/out[f"{p}_train_{side}_s"]
+        out[f"{p}_eval_{side}_samples_per_s"] = eval_blocks/out[f"{p}_eval_{side}_s"]
+        out[f"{p}_train_{side}_all_steps_s"] = [s for r in runs[side] for s in r["steps_s"]]
+        out.pop(f"{p}_train_{side}_steps_s")
     return out

@@ -7,7 +7,7 @@ Docs: https://mlm-course.github.io/mlm_course/masking.html.md"""
 
 # %% ../nbs/02_masking.ipynb #31f653fa
 from __future__ import annotations
-import hashlib
+import hashlib, os
 from collections.abc import Mapping
 from dataclasses import dataclass
 import torch
@@ -80,6 +80,12 @@ class MLMCollator(DataCollatorForLanguageModeling):
                 raise ConfigError("Whole-word masking is implemented for PyTorch tensors only", 'use return_tensors="pt"')
             self.starts_table = word_start_table(self.tokenizer)
             self.special_ids = torch.tensor(self.tokenizer.all_special_ids)
+
+    def create_rng(self, return_tensors=None):
+        "Seed the generator; outside a DataLoader worker any process (a pool, a parallel test) uses `seed` as is."
+        if torch.utils.data.get_worker_info() is None:  # the parent refuses every non-main process here
+            self.generator, self._generator_pid = self.get_generator(self.seed, return_tensors), os.getpid()
+        else: super().create_rng(return_tensors)
 
     def torch_call(self, examples):
         "Mask and pad a list of examples; examples that already have `labels` are only padded."

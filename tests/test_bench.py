@@ -35,8 +35,9 @@ def test_smoke_run_reports_ratios_and_their_figures(smoke):
     r, stdout = smoke
     for key in ["group_texts_speedup", "preprocess_speedup", "train_speedup", "eval_speedup", "fill_mask_speedup",
                 "group_texts_seed_s", "group_texts_ours_s", "preprocess_seed_s", "preprocess_ours_s",
-                "tiny_seed_train_samples_per_s", "tiny_ours_train_samples_per_s", "tiny_seed_eval_s", "tiny_ours_eval_s",
-                "tiny_seed_train_peak_rss_mib", "tiny_ours_train_peak_rss_mib", "preprocess_seed_peak_rss_mib"]:
+                "tiny_train_seed_samples_per_s", "tiny_train_ours_samples_per_s", "tiny_eval_seed_s", "tiny_eval_ours_s",
+                "tiny_train_seed_peak_rss_mib", "tiny_train_ours_peak_rss_mib", "preprocess_seed_peak_rss_mib",
+                "tiny_evaluate_perplexity_s"]:
         assert isinstance(r[key], float) and r[key] > 0, key
     assert "| measurement | seed | ours | ratio |" in stdout
 
@@ -44,7 +45,7 @@ def test_smoke_run_reports_ratios_and_their_figures(smoke):
 def test_smoke_run_compares_like_with_like(smoke):
     r, _ = smoke
     assert r["group_texts_same_output"]  # our group_texts returns exactly the seed's blocks
-    assert len(r["tiny_seed_train_losses"]) == len(r["tiny_ours_train_losses"]) == 2
+    assert len(r["tiny_train_seed_losses"]) == len(r["tiny_train_ours_losses"]) == 2
     assert r["train_loss_max_abs_diff"] < 1e-4  # same masks, same batches: the sparse head changes no loss
     assert r["tiny_eval_loss_abs_diff"] < 1e-4
     assert r["tiny_fill_mask_same_top1"]

@@ -1,0 +1,49 @@
+"""A run killed mid-training (SIGKILL) resumes from its last checkpoint and ends with the same metrics as an
+uninterrupted run with the same seed. report.json exists only once a run has completed."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest
+
+TOLERANCE = 0.005  # relative, on the final evaluation loss: resuming restores weights, optimiser, scheduler and RNG
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    "80 documents of the built-in corpus as a local JSONL file: a few dozen training blocks."
+    from mlm_course.data import builtin_corpus
+    docs = builtin_corpus()["train"].select(range(80))["text"]
+    path = tmp_path_factory.mktemp("data")/"docs.jsonl"
+    path.write_text("\n".join(json.dumps({"text": t}) for t in docs))
+    return path
+
+
+def command(out, corpus, *extra):
+    exe = Path(sys.executable).parent/"mlm-course"
+    return [str(exe), "run", "--output-dir", str(out), "--dataset", str(corpus), "--epochs", "3", "--batch-size", "8",
+            "--seed", "7", "--quiet", *extra]
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, small_corpus):
+    full = tmp_path/"full"
+    subprocess.run(command(full, small_corpus), check=True, capture_output=True, timeout=600)
+    expected = json.loads((full/"report.json").read_text())
+
+    killed = tmp_path/"killed"
+    proc = subprocess.Popen(command(killed, small_corpus), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while not list((killed/"checkpoints").glob("checkpoint-*/trainer_state.json")) and time.time() < deadline:
+        assert proc.poll() is None, "the run ended before writing its first checkpoint"
+        time.sleep(0.2)
+    time.sleep(1.0)  # now inside the second epoch
+    proc.send_signal(signal.SIGKILL); proc.wait()
+    assert not (killed/"report.json").exists(), "a killed run must not look complete"
+    assert not (killed/"model.safetensors").exists()
+
+    refused = subprocess.run(command(killed, small_corpus), capture_output=True, text=True)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+
+    subprocess.run(command(killed, small_corpus, "--resume"), check=True, capture_output=True, timeout=600)
+    resumed = json.loads((killed/"report.json").read_text())
+    assert resumed["eval_loss_after"] == pytest.approx(expected["eval_loss_after"], rel=TOLERANCE)
+    assert resumed["perplexity_before"] == pytest.approx(expected["perplexity_before"], rel=1e-6)
+    assert resumed["n_train_blocks"] == expected["n_train_blocks"]

@@ -1,8 +1,14 @@
-"Oracle: `group_texts` equals the reference notebook's quadratic version on real text, for many batch and block sizes."
+"""Lesson 01 (chunking). Oracle: `group_texts` equals the reference notebook's quadratic version on real text, for
+many batch and block sizes; its invariants on arbitrary input (hypothesis); `make_blocks` end to end."""
 import random
-import pytest
-from mlm_course.chunking import group_texts, make_blocks, document_ids
+import datasets, pytest
+from datasets import Dataset, DatasetDict
+from hypothesis import given, settings, strategies as st
+
+from mlm_course.chunking import group_texts, make_blocks, document_ids, separator_id
+from mlm_course.data import builtin_corpus, load_corpus
 from mlm_course.tokenizer import offline_tokenizer
+from mlm_course.utils import ConfigError, shared_data_dir
 
 
 def seed_group_texts(examples, block_size):
@@ -16,31 +22,136 @@ def seed_group_texts(examples, block_size):
     return result
 
 
+@pytest.fixture(scope="module", autouse=True)
+def fresh_maps():
+    "Recompute every `map`: `datasets` fingerprints library functions by name, so its cache would hide a code change."
+    datasets.disable_caching(); yield; datasets.enable_caching()
+
+
 @pytest.fixture(scope="module")
-def real_token_lists(eli5_test_file):
-    "Token ids and attention masks of 600 real ELI5 answers-per-question texts."
-    import gzip, json
-    rows = json.loads(gzip.open(eli5_test_file).read())[:600]
-    tok = offline_tokenizer()
-    enc = document_ids({"text": [" ".join(r["answers"]["text"]) for r in rows]}, tok)
-    return enc["input_ids"], enc["attention_mask"]
+def tok(): return offline_tokenizer()
 
 
-def test_equals_reference_on_real_text(real_token_lists):
-    ids, masks = real_token_lists
-    rng = random.Random(0)
-    for trial in range(150):
+@pytest.fixture(scope="module")
+def docs():
+    "Real text: 1,500 ELI5 answers-per-question texts from the shared test file when present, else the built-in corpus."
+    d = shared_data_dir()
+    if d is not None:
+        return load_corpus(str(d/"eli5_category"/"eli5-category-test.json.gz"))["train"].select(range(1500))
+    return builtin_corpus()["train"]
+
+
+@pytest.fixture(scope="module")
+def encoded(docs, tok):
+    "The reference's tokenization: one tokenizer call per document, `input_ids` and `attention_mask`."
+    return tok(list(docs["text"]), verbose=False)
+
+
+def test_equals_reference_on_real_text(encoded):
+    ids, masks = encoded["input_ids"], encoded["attention_mask"]
+    rng, shorter_than_a_block = random.Random(0), 0
+    for _ in range(150):
         n = rng.choice([1, 2, 3, rng.randint(1, 40), rng.randint(40, 600)])
         start = rng.randint(0, len(ids) - n)
-        block = rng.choice([1, 7, 64, 128, 512, rng.randint(2, 2048), 100_000])  # incl. batches shorter than a block
+        block = rng.choice([1, 7, 64, 128, 512, rng.randint(2, 2048), 100_000])
         batch = {"input_ids": ids[start:start+n], "attention_mask": masks[start:start+n]}
         assert group_texts(batch, block) == seed_group_texts(batch, block), (n, block)
+        shorter_than_a_block += sum(map(len, batch["input_ids"])) < block
+    assert shorter_than_a_block >= 5, "the draws include batches shorter than one block"
 
 
-def test_make_blocks_on_real_text(shared_data):
-    from mlm_course.data import load_corpus
-    tok = offline_tokenizer()
-    corpus = load_corpus(str(shared_data/"eli5_category"/"eli5-category-test.json.gz"))
-    blocks = make_blocks(corpus, tok, 128)
-    assert all(len(x) == 128 for x in blocks["train"]["input_ids"][:500])
-    assert len(blocks["train"]) > 4 * len(blocks["validation"]) * 0.8  # an 80/20 split of questions
+def test_a_batch_shorter_than_a_block_is_kept_whole(encoded):
+    short = {k: v[:1] for k, v in encoded.items()}
+    n = len(short["input_ids"][0])
+    assert group_texts(short, n + 1) == seed_group_texts(short, n + 1) == {k: [v[0]] for k, v in short.items()}
+    assert group_texts({"input_ids": [], "attention_mask": []}, 8) == {"input_ids": [], "attention_mask": []}
+
+
+def test_make_blocks_equals_the_reference_pipeline(docs, tok):
+    "`make_blocks` = the reference's tokenize `map` + `group_texts` `map` (RoBERTa's `</s>` already separates)."
+    ours = make_blocks(DatasetDict(train=docs), tok, block_size=128)["train"]
+    tokenized = docs.map(lambda b: tok(b["text"], verbose=False), batched=True, remove_columns=docs.column_names)
+    reference = tokenized.map(seed_group_texts, batched=True, fn_kwargs=dict(block_size=128))
+    assert ours.column_names == ["input_ids", "attention_mask"]
+    assert list(ours["input_ids"]) == list(reference["input_ids"])
+    assert list(ours["attention_mask"]) == list(reference["attention_mask"])
+
+
+def test_make_blocks_can_pad_the_remainder_instead_of_dropping_it(docs, tok):
+    few = DatasetDict(train=docs.select(range(40)))
+    total = sum(map(len, document_ids(few["train"][:], tok)["input_ids"]))
+    padded = make_blocks(few, tok, block_size=100, remainder="pad")["train"]
+    dropped = make_blocks(few, tok, block_size=100)["train"]
+    assert {len(x) for x in padded["input_ids"]} == {100}
+    assert sum(map(sum, padded["attention_mask"])) == total, "every token is kept"
+    assert sum(map(sum, dropped["attention_mask"])) == total // 100 * 100
+    assert len(padded) == -(-total // 100)
+    last = padded[-1]
+    assert all(t == tok.pad_token_id for t, m in zip(last["input_ids"], last["attention_mask"]) if m == 0)
+
+
+def test_num_proc_groups_each_share_of_the_documents_on_its_own(docs, tok):
+    "With `num_proc=2` each process groups its contiguous half, so the blocks are those of the two halves."
+    few = docs.select(range(300))
+    parallel = make_blocks(DatasetDict(train=few), tok, num_proc=2)["train"]["input_ids"]
+    halves = [make_blocks(DatasetDict(train=few.shard(2, i, contiguous=True)), tok)["train"]["input_ids"] for i in (0, 1)]
+    assert list(parallel) == list(halves[0]) + list(halves[1])
+
+
+@pytest.mark.parametrize("strategy", ["truncate", "overflow"])
+def test_other_strategies_give_rectangular_blocks(docs, tok, strategy):
+    blocks = make_blocks(DatasetDict(train=docs.select(range(30))), tok, block_size=64, strategy=strategy)["train"]
+    assert blocks.column_names == ["input_ids", "attention_mask"]
+    assert {len(x) for x in blocks["input_ids"]} == {64}
+    assert (len(blocks) == 30) == (strategy == "truncate")
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(block_size=0), "positive integer"), (dict(block_size=-3), "positive integer"),
+    (dict(block_size=513), "at most 512"), (dict(strategy="sliding"), "use one of"),
+    (dict(remainder="keep"), "use 'drop' or 'pad'"),
+])
+def test_bad_settings_name_the_fix(tok, kwargs, message):
+    corpus = DatasetDict(train=Dataset.from_dict({"text": ["a short text", "another one"]}))
+    with pytest.raises(ConfigError, match="Fix:") as e: make_blocks(corpus, tok, **kwargs)
+    assert message in str(e.value)
+
+
+def test_separator_is_added_when_the_tokenizer_adds_none():
+    "A GPT-2 style tokenizer adds no special tokens: `document_ids` appends its `eos` to every document."
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2TokenizerFast
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(["plain text without special tokens"] * 10, vocab_size=300,
+                            special_tokens=["<|endoftext|>"])
+    gpt = GPT2TokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>")
+    eos = separator_id(gpt)
+    ids = document_ids({"text": ["plain text", "without special"]}, gpt)["input_ids"]
+    assert [x[-1] for x in ids] == [eos, eos] and all(eos not in x[:-1] for x in ids)
+
+
+def test_roberta_documents_are_not_separated_twice(tok):
+    ids = document_ids({"text": ["one document", "and another"]}, tok)["input_ids"]
+    assert ids == tok(["one document", "and another"])["input_ids"], "`</s>` already ends each document"
+    assert separator_id(tok) == tok.sep_token_id == tok.eos_token_id
+
+
+# --- invariants on arbitrary input (hypothesis) --------------------------------------------------------------------
+token_lists = st.lists(st.lists(st.integers(0, 50_000), max_size=60), max_size=25)
+
+@given(token_lists, st.integers(1, 100))
+@settings(max_examples=400, deadline=None)
+def test_group_texts_invariants(docs, block_size):
+    examples = {"input_ids": docs, "attention_mask": [[1] * len(d) for d in docs]}
+    out = group_texts(examples, block_size)
+    flat = [t for d in docs for t in d]
+    blocks = out["input_ids"]
+    joined = [t for b in blocks for t in b]
+    assert joined == flat[:len(joined)], "the output, concatenated, is a prefix of the concatenated input"
+    if len(flat) >= block_size:
+        assert all(len(b) == block_size for b in blocks)
+        assert len(joined) == len(flat) // block_size * block_size, "tokens kept = floor(total/bs)*bs"
+    else:
+        assert blocks == ([flat] if flat else []), "a batch shorter than one block is one short block"
+    assert [len(b) for b in out["attention_mask"]] == [len(b) for b in blocks], "columns stay aligned"
+    assert out == seed_group_texts(examples, block_size)

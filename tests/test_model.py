@@ -95,7 +95,7 @@ def test_distilroberta_shape_without_download():
     cfg = RobertaConfig(vocab_size=50265, hidden_size=768, num_hidden_layers=6, num_attention_heads=12,
                         intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1)
     counts = count_parameters(RobertaForMaskedLM(cfg))
-    assert counts["total"] == 82_170_969  # distilbert/distilroberta-base's size on the hub
+    assert counts["total"] == 82_170_201  # the "82 M parameters" of distilbert/distilroberta-base
     f = flops_per_token(cfg, block_size=128)
     assert f["lm_head"] == 768*768 + 768*50265
-    assert 0.3 < f["lm_head"] / (f["lm_head"] + f["encoder"]) < 0.4
+    assert 0.45 < f["lm_head"] / (f["lm_head"] + f["encoder"]) < 0.5  # almost half the forward pass

@@ -41,10 +41,10 @@ def test_reference_defaults(tmp_path):
 
 def test_builtin_preset_and_overrides(tmp_path):
     args = mlm_training_args(tmp_path, preset="builtin")
-    assert args.learning_rate > 100 * 2e-5 and args.get_warmup_steps(1000) > 0
+    assert args.learning_rate >= 10 * 2e-5 and args.get_warmup_steps(1000) > 0
     assert mlm_training_args(tmp_path, preset="builtin", learning_rate=5e-4).learning_rate == 5e-4
     steps = mlm_training_args(tmp_path, eval_strategy="steps", eval_steps=50)
-    assert steps.save_strategy == "steps", "checkpoints follow the evaluation schedule unless told otherwise"
+    assert (steps.save_strategy, steps.save_steps) == ("steps", 50), "checkpoints follow the evaluation schedule unless told otherwise"
     with pytest.raises(ConfigError, match="Unknown training preset"): mlm_training_args(tmp_path, preset="fast")
 
 
@@ -71,21 +71,25 @@ def test_sparse_evaluation_equals_dense(tmp_path, tok, blocks):
     assert sparse == pytest.approx(dense, rel=1e-5)
 
 
-def test_gradient_accumulation_matches_dense(tmp_path, tok, blocks):
-    "Two accumulated micro-batches with different numbers of masks: same update as the model's own loss."
-    weights = {}
-    for sparse in (True, False):
-        args = mlm_training_args(tmp_path/str(sparse), max_steps=2, per_device_train_batch_size=4,
-                                 gradient_accumulation_steps=2, learning_rate=1e-3, eval_strategy="no",
+def test_gradient_accumulation_matches_one_big_batch(tmp_path, tok, blocks):
+    """Two accumulated micro-batches of 4 (different numbers of masks) give the update of one batch of 8: the loss is
+    normalised by the masks of the whole accumulated batch. Pre-masked blocks make the masks independent of batching."""
+    premasked = fixed_eval_masks(blocks, tok, seed=1)
+    runs = {}
+    for name, sparse, batch, accumulate in [("dense 8", False, 8, 1), ("sparse 8", True, 8, 1), ("sparse 4x2", True, 4, 2)]:
+        args = mlm_training_args(tmp_path/name, max_steps=2, per_device_train_batch_size=batch,
+                                 gradient_accumulation_steps=accumulate, learning_rate=1e-3, eval_strategy="no",
                                  save_strategy="no", logging_steps=1, **QUIET)
-        trainer = make_trainer(tiny_model(tok), tok, blocks, None, args, sparse=sparse, seed=3)
+        trainer = make_trainer(tiny_model(tok), tok, premasked, None, args, sparse=sparse, seed=3)
         trainer.train()
-        weights[sparse] = {n: p.detach().clone() for n,p in trainer.model.named_parameters()}
-        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        weights[sparse, "loss"] = losses
-    for name, w in weights[False].items():
-        torch.testing.assert_close(weights[True][name], w, rtol=1e-4, atol=1e-6, msg=name)
-    assert weights[True, "loss"] == pytest.approx(weights[False, "loss"], rel=1e-4)
+        runs[name] = ({n: p.detach().clone() for n,p in trainer.model.named_parameters()},
+                      [h["loss"] for h in trainer.state.log_history if "loss" in h])
+    reference, reference_losses = runs["dense 8"]
+    for name in ("sparse 8", "sparse 4x2"):
+        weights, losses = runs[name]
+        assert losses == pytest.approx(reference_losses, rel=1e-4), name
+        for param, w in reference.items():
+            torch.testing.assert_close(weights[param], w, rtol=1e-4, atol=1e-6, msg=f"{name}: {param}")
 
 
 def test_checkpoints_logs_and_curves(tmp_path, tok, blocks):

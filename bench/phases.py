@@ -47,26 +47,35 @@ def measure_group_texts(n_examples:int=1000, repeat:int=5) -> dict:
 
 # ---------------------------------------------------------------- preprocessing
 def ours_preprocess(eli5:DatasetDict, tokenizer, num_proc:int|None=None) -> DatasetDict:
-    "Our pipeline from the same flattened data: one `text` per question, then `make_blocks`."
+    "Our pipeline from the same flattened data: `make_blocks` joins each question's answers, tokenizes and groups."
     from mlm_course.chunking import make_blocks
-    join = lambda batch: {"text": [" ".join(answers) for answers in batch["answers.text"]]}
-    docs = eli5.map(join, batched=True, remove_columns=eli5["train"].column_names)
-    return make_blocks(docs, tokenizer, block_size=BLOCK_SIZE, num_proc=num_proc)
+    return make_blocks(eli5, tokenizer, block_size=BLOCK_SIZE, num_proc=num_proc, text_column="answers.text")
 
 def measure_preprocess(n_examples:int=5000, rounds:int=2, num_proc:int|None=None,
-                       seed_num_proc:int=SEED_NUM_PROC) -> dict:
-    "Tokenize + group the seed's 5,000 ELI5 questions (80/20 split) into blocks, both ways; time and peak memory."
+                       seed_num_proc:int=SEED_NUM_PROC, scaling_procs:tuple=(1, 2)) -> dict:
+    """Tokenize + group the seed's 5,000 ELI5 questions (80/20 split) into blocks, both ways; time and peak memory.
+    Then our `make_blocks` with 1 and 2 processes, cold and from the `datasets` cache (`preprocess_scaling`).
+    `TOKENIZERS_PARALLELISM` keeps the library's default here (the seed's notebook runs with it): the Rust tokenizer
+    may use every core in a process that has not forked."""
+    from mlm_course.scaling import preprocess_scaling
     datasets.disable_caching()  # a cached `map` would time a file read, not the work
     datasets.disable_progress_bars()
     tokenizer, eli5 = bench_tokenizer(), eli5_like_seed(eli5_questions(n_examples))
     def run(preprocess):
+        os.environ.pop("TOKENIZERS_PARALLELISM", None)  # `datasets` sets it to false in this process when it forks
         with peak_memory() as memory: seconds, blocks = timed(preprocess)
         return dict(seconds=seconds, memory=memory, blocks=sum(map(len, blocks.values())))
     runs = alternate({"seed": lambda: run(lambda: seed_preprocess(eli5, tokenizer, num_proc=seed_num_proc)),
                       "ours": lambda: run(lambda: ours_preprocess(eli5, tokenizer, num_proc))}, rounds)
     out = _fastest("preprocess", runs)
     out.update({f"preprocess_{side}_examples_per_s": n_examples/out[f"preprocess_{side}_s"] for side in SIDES})
-    return dict(out, preprocess_examples=n_examples, preprocess_speedup=out["preprocess_seed_s"]/out["preprocess_ours_s"])
+    datasets.enable_caching()
+    os.environ.pop("TOKENIZERS_PARALLELISM", None)
+    docs = eli5.map(lambda a: {"text": [" ".join(x) for x in a]}, batched=True, input_columns="answers.text",
+                    remove_columns=eli5["train"].column_names)
+    scaling = preprocess_scaling(scaling_procs, corpus=docs, tokenizer=tokenizer, block_size=BLOCK_SIZE)
+    return dict(out, preprocess_examples=n_examples, preprocess_speedup=out["preprocess_seed_s"]/out["preprocess_ours_s"],
+                preprocess_scaling=scaling)
 
 # ---------------------------------------------------------------- models, training, evaluation, fill-mask
 def make_model(kind:str, tokenizer):
@@ -124,9 +133,9 @@ class StepClock(TrainerCallback):
     def __init__(self): self.ends = []
     def on_step_end(self, args, state, control, **kwargs): self.ends.append(time.perf_counter())
 
-def _args(output_dir:str, batch_size:int, max_steps:int) -> TrainingArguments:
+def _args(output_dir:str, batch_size:int, max_steps:int, bf16:bool=False) -> TrainingArguments:
     "The seed's hyper-parameters (lr 2e-5, weight decay 0.01) for a short timed run; nothing saved or reported."
-    return TrainingArguments(output_dir=output_dir, learning_rate=2e-5, weight_decay=0.01, max_steps=max_steps,
+    return TrainingArguments(output_dir=output_dir, learning_rate=2e-5, weight_decay=0.01, max_steps=max_steps, bf16=bf16,
                              per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size,
                              eval_strategy="no", save_strategy="no", report_to="none", logging_strategy="no",
                              disable_tqdm=True, dataloader_num_workers=0, seed=42, use_cpu=True)
@@ -145,9 +154,10 @@ def _ours_trainer(model, args, train_blocks, eval_blocks, tokenizer):
                                         data_collator=mlm_collator(tokenizer, seed=MASK_SEED), processing_class=tokenizer)
 
 def measure_model(kind:str="distilroberta", batch_size:int=8, warmup_steps:int=1, timed_steps:int=2,
-                  eval_blocks:int=32, rounds:int=2, fill_mask_texts:int=0) -> dict:
+                  eval_blocks:int=32, rounds:int=2, fill_mask_texts:int=0, bf16:bool=False) -> dict:
     """Both sides on the same freshly initialised model: `Trainer.evaluate`, fill-mask, then training from the same
-    weights; `rounds` alternating rounds of each. Train speed: the fastest timed step (after `warmup_steps`)."""
+    weights; `rounds` alternating rounds of each. Train speed: the fastest timed step (after `warmup_steps`).
+    `bf16`: also time ours with bf16 autocast (`ours_bf16`: other arithmetic, so its losses are compared, not equal)."""
     tokenizer = bench_tokenizer()
     train = bench_blocks(tokenizer, batch_size*(warmup_steps + timed_steps))
     held_out = bench_blocks(tokenizer, eval_blocks, skip_blocks=len(train))
@@ -182,13 +192,19 @@ def measure_model(kind:str="distilroberta", batch_size:int=8, warmup_steps:int=1
 
     def train_once(side):
         clock, model = StepClock(), copy.deepcopy(initial)
-        trainer = _trainer(side, model, _args(tmp, batch_size, warmup_steps + timed_steps), train, None, tokenizer)
+        args = _args(tmp, batch_size, warmup_steps + timed_steps, bf16=side == "ours_bf16")
+        trainer = _trainer(side.removesuffix("_bf16"), model, args, train, None, tokenizer)
         trainer.add_callback(clock)
         with peak_memory() as memory: trainer.train()
         steps = [b - a for a, b in zip(clock.ends[warmup_steps - 1:], clock.ends[warmup_steps:])]
         return dict(seconds=min(steps), steps_s=steps, losses=trainer.losses, memory=memory)
-    runs = alternate({side: lambda side=side: train_once(side) for side in SIDES}, rounds)
+    train_sides = SIDES + ("ours_bf16",) if bf16 else SIDES
+    runs = alternate({side: lambda side=side: train_once(side) for side in train_sides}, rounds)
     out.update(_fastest(f"{p}_train", runs))
+    for side in train_sides[2:]:
+        out[f"{p}_train_{side}_samples_per_s"] = batch_size/out[f"{p}_train_{side}_s"]
+        out[f"{p}_train_{side}_all_steps_s"] = [s for r in runs[side] for s in r["steps_s"]]
+        out.pop(f"{p}_train_{side}_steps_s")
     for side in SIDES:
         out[f"{p}_train_{side}_samples_per_s"] = batch_size/out[f"{p}_train_{side}_s"]
         out[f"{p}_eval_{side}_samples_per_s"] = eval_blocks/out[f"{p}_eval_{side}_s"]

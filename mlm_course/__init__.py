@@ -2,6 +2,7 @@
 
 Modules:
 
+- `mlm_course.adaptation`: The point of the whole course made measurable: a model trained on general text, adapted on domain text. What it gains on the domain, and what it forgets of general text.
 - `mlm_course.chunking`: Three ways to cut documents into fixed-size blocks (pad and truncate, overflow chunks, concatenate and group), measured side by side on real text.
 - `mlm_course.data`: Loading a corpus for masked-language modelling: the seed's ELI5 job, any local or hub dataset, and a built-in offline corpus of real text.
 - `mlm_course.evaluation`: Perplexity on fixed masks, pseudo-perplexity without masks, and perplexity per category: numbers you can compare across runs.

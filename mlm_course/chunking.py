@@ -8,15 +8,18 @@ Docs: https://mlm-course.github.io/mlm_course/chunking.html.md"""
 # %% ../nbs/01_chunking.ipynb #e0dd2e2f
 from __future__ import annotations
 import gc
+import numpy as np
 from functools import partial
 from itertools import chain
 from datasets import Dataset, DatasetDict
+from datasets.fingerprint import Hasher
 from transformers import PreTrainedTokenizerBase
 from .utils import ConfigError, DataError
 
 # %% auto #0
-__all__ = ['pad_and_truncate', 'overflow_chunks', 'group_texts', 'separator_id', 'document_ids', 'concat_and_group',
-           'chunk_stats', 'compare_strategies', 'plot_strategies', 'check_block_size', 'make_blocks']
+__all__ = ['pad_and_truncate', 'overflow_chunks', 'group_texts', 'separator_id', 'encode_texts', 'document_ids',
+           'tokenize_and_group', 'concat_and_group', 'chunk_stats', 'compare_strategies', 'plot_strategies',
+           'check_block_size', 'make_blocks']
 
 # %% ../nbs/01_chunking.ipynb #21403c01
 def pad_and_truncate(docs:Dataset, # Documents with a `text_column`
@@ -67,15 +70,55 @@ def separator_id(tokenizer:PreTrainedTokenizerBase) -> int:
                           "use a tokenizer with one, or add one with tokenizer.add_special_tokens")
     return sep
 
+def encode_texts(tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
+                 texts:list[str], # Documents
+                ) -> list[list[int]]:
+    "Token ids of each text, special tokens included, with no truncation (the Rust batch encoder when possible)."
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.truncation is None and backend.padding is None:
+        return [e.ids for e in backend.encode_batch_fast(texts)]  # no offsets, no Python objects per token
+    return tokenizer(texts, return_attention_mask=False, verbose=False)["input_ids"]  # long is fine here
+
 def document_ids(batch:dict, # A batch with a `text_column`
                  tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
-                 text_column:str="text", # Column holding the text
+                 text_column:str="text", # Column of texts, or of lists of texts to join with spaces (ELI5's answers)
                 ) -> dict:
-    "Token ids of each document, each ending with the separator token."
+    "Token ids of each document (`input_ids`), each ending with the separator token."
     sep = separator_id(tokenizer)
-    ids = tokenizer(batch[text_column], return_attention_mask=False, verbose=False)["input_ids"]  # long is fine here
-    ids = [x if x and x[-1] == sep else x + [sep] for x in ids]
-    return {"input_ids": ids, "attention_mask": [[1]*len(x) for x in ids]}
+    texts = batch[text_column]
+    if texts and isinstance(texts[0], list): texts = [" ".join(parts) for parts in texts]  # as the reference joins answers
+    return {"input_ids": [x if x and x[-1] == sep else x + [sep] for x in encode_texts(tokenizer, texts)]}
+
+def tokenize_and_group(batch:dict, # A batch with a `text_column`
+                       tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
+                       block_size:int=128, # Tokens per block
+                       text_column:str="text", # Column holding the text
+                       remainder:str="drop", # The piece shorter than a block at the end: "drop" or "pad"
+                       arrays:bool=True, # 2-D NumPy arrays (fastest into Arrow) or, if False, lists of lists
+                      ) -> dict:
+    "One batched `map` step: `document_ids` then `group_texts`, as arrays; the attention mask is 0 on padding only."
+    ids = document_ids(batch, tokenizer, text_column)["input_ids"]
+    total = sum(map(len, ids))
+    n_pad = -total % block_size if remainder == "pad" else 0
+    if total + n_pad < block_size:  # nothing, or one short block kept whole (as group_texts does)
+        return {"input_ids": [sum(ids, [])] if ids else [], "attention_mask": [[1]*total] if ids else []}
+    stream = np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=total)
+    stream = np.concatenate([stream, np.full(n_pad, tokenizer.pad_token_id, dtype=np.int32)])
+    n_blocks = len(stream) // block_size
+    blocks = stream[:n_blocks*block_size].reshape(n_blocks, block_size)
+    mask = np.ones_like(blocks, dtype=np.int8)
+    if n_pad: mask[-1, block_size - n_pad:] = 0
+    if not arrays: return {"input_ids": blocks.tolist(), "attention_mask": mask.tolist()}
+    return {"input_ids": blocks, "attention_mask": mask}  # 2-D arrays: Arrow takes them without a Python loop
+
+def _map_fingerprint(docs:Dataset, tokenizer:PreTrainedTokenizerBase, **settings) -> str|None:
+    """The cache key of `concat_and_group`'s `map`: what `datasets` would compute, without pickling the tokenizer
+    (its serialized form is hashed instead, which is much faster). None (let `datasets` hash) for slow tokenizers."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None: return None
+    special = (type(tokenizer).__name__, tokenizer.sep_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    return Hasher.hash([docs._fingerprint, Hasher.hash(tokenize_and_group), Hasher.hash(encode_texts),
+                        backend.to_str(), special, sorted(settings.items())])
 
 def concat_and_group(docs:Dataset, # Documents with a `text_column`
                      tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
@@ -85,19 +128,18 @@ def concat_and_group(docs:Dataset, # Documents with a `text_column`
                      num_proc:int|None=None, # Processes for `Dataset.map`
                      batch_size:int=1000, # Documents per `map` batch (blocks never straddle batches)
                     ) -> Dataset:
-    "Tokenize, join documents with a separator and cut the stream into `block_size` blocks."
+    "Tokenize, join documents with a separator and cut the stream into `block_size` blocks, in one `map` pass."
     if remainder not in ("drop", "pad"): raise ConfigError(f"remainder={remainder!r} is not known", "use 'drop' or 'pad'")
-    ids = docs.map(document_ids, fn_kwargs=dict(tokenizer=tokenizer, text_column=text_column), batched=True,
-                   batch_size=batch_size, num_proc=num_proc, remove_columns=docs.column_names, desc="Tokenizing")
-    if remainder == "drop":
-        return ids.map(group_texts, fn_kwargs=dict(block_size=block_size), batched=True, batch_size=batch_size,
-                       num_proc=num_proc, desc="Grouping")
-    def _pad_then_group(batch):  # padding the stream to a whole number of blocks leaves group_texts nothing to drop
-        n = -sum(map(len, batch["input_ids"])) % block_size
-        padded = {"input_ids": batch["input_ids"] + [[tokenizer.pad_token_id]*n],
-                  "attention_mask": batch["attention_mask"] + [[0]*n]}
-        return group_texts(padded, block_size)
-    return ids.map(_pad_then_group, batched=True, batch_size=batch_size, num_proc=num_proc, desc="Grouping")
+    if text_column not in docs.column_names:
+        raise DataError(f"The documents have no column {text_column!r} (columns: {', '.join(docs.column_names)})",
+                        "pass text_column= with the column that holds the text")
+    docs = docs.select_columns([text_column])  # no need to read the other columns in every batch
+    settings = dict(block_size=block_size, text_column=text_column, remainder=remainder)
+    fingerprint = _map_fingerprint(docs, tokenizer, batch_size=batch_size, **settings)
+    return docs.map(tokenize_and_group, fn_kwargs=dict(tokenizer=tokenizer, **settings), batched=True,
+                    batch_size=batch_size, num_proc=num_proc, remove_columns=docs.column_names,
+                    new_fingerprint=fingerprint, desc="Tokenizing and grouping")
+
 
 # %% ../nbs/01_chunking.ipynb #8b326f07
 def chunk_stats(blocks:Dataset, # Blocks with `input_ids` and `attention_mask`

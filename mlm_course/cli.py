@@ -12,13 +12,16 @@ from fastcore.script import anno_parser
 from .utils import MLMCourseError, OutputDirError, ConfigError, atomic_write_json
 
 # %% auto #0
-__all__ = ['REFERENCE_SETTINGS', 'BUILTIN_SETTINGS', 'FILL_MASK_EXAMPLES', 'COMMANDS', 'job_defaults', 'prepare_output_dir',
-           'run_job', 'evaluate_model', 'fill_mask_cli', 'main']
+__all__ = ['FILL_MASK_EXAMPLES', 'COMMANDS', 'job_defaults', 'prepare_output_dir', 'run_job', 'evaluate_model', 'fill_mask_cli',
+           'main']
 
 # %% ../nbs/09_cli.ipynb #bc746bc4
-REFERENCE_SETTINGS = dict(block_size=128, mlm_probability=0.15, learning_rate=2e-5, epochs=3.0, batch_size=8,
-                          weight_decay=0.01, warmup=0.0)
-BUILTIN_SETTINGS = dict(REFERENCE_SETTINGS, learning_rate=1e-3, epochs=8.0, batch_size=16, warmup=0.06)
+def _cli_settings(preset:str) -> dict:
+    "The command line's names for a training preset of lesson 04 (`TRAINING_PRESETS`), plus the data settings."
+    from mlm_course.training import TRAINING_PRESETS
+    p = TRAINING_PRESETS[preset]
+    return dict(block_size=128, mlm_probability=0.15, weight_decay=0.01, learning_rate=p["learning_rate"],
+                epochs=float(p["num_train_epochs"]), batch_size=p["per_device_train_batch_size"], warmup=p["warmup_steps"])
 
 FILL_MASK_EXAMPLES = {
     "builtin": ["The <mask> statement is used for conditional execution.",
@@ -32,7 +35,7 @@ FILL_MASK_EXAMPLES = {
 
 def job_defaults(model:str): # "builtin", a hub id or a local directory
     "The training settings for `model`: the offline preset for the built-in model, the reference job otherwise."
-    return dict(BUILTIN_SETTINGS if model == "builtin" else REFERENCE_SETTINGS)
+    return _cli_settings("builtin" if model == "builtin" else "reference")  # imported late: `--help` stays quick
 
 # %% ../nbs/09_cli.ipynb #02937f0d
 def prepare_output_dir(output_dir:str|Path, # Where the run writes its results
@@ -83,7 +86,8 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
             resume:bool=False, # Continue from the last checkpoint in output_dir
             quiet:bool=False, # Hide progress bars
            ) -> dict:
-    "Run the whole MLM job and write a model directory, `loss_curve.png` and `report.json` to `output_dir`."
+    """Run the whole MLM job and write a model directory, `loss_curve.png` and `report.json` to `output_dir`.
+    Under `torchrun`/`accelerate launch` every process trains and only rank 0 writes (the others return None)."""
     from transformers import set_seed
     from mlm_course.data import load_corpus
     from mlm_course.tokenizer import load_tokenizer, offline_tokenizer
@@ -98,7 +102,11 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
                     learning_rate=learning_rate, batch_size=batch_size).items():
         if v is not None: s[k] = v
     _check_settings(s["block_size"], s["mlm_probability"], s["epochs"], max_steps, s["learning_rate"], s["batch_size"])
-    out = prepare_output_dir(output_dir, overwrite=overwrite, resume=resume)
+    from accelerate import PartialState
+    from mlm_course.scaling import _multi_cpu
+    state = PartialState(cpu=_multi_cpu())  # under torchrun / accelerate launch: one process per device (gloo on CPUs)
+    with state.main_process_first():  # the other processes wait until rank 0 has checked and prepared the folder
+        out = prepare_output_dir(output_dir, overwrite=overwrite, resume=resume) if state.is_main_process else Path(output_dir)
     if quiet: _quiet_libraries()
     set_seed(seed)
     corpus = load_corpus(dataset, text_column=text_column, seed=seed)
@@ -111,7 +119,7 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     args = mlm_training_args(out/"checkpoints", learning_rate=s["learning_rate"], num_train_epochs=s["epochs"],
                              max_steps=max_steps or -1, per_device_train_batch_size=s["batch_size"],
                              per_device_eval_batch_size=s["batch_size"], weight_decay=s["weight_decay"],
-                             warmup_steps=s["warmup"], seed=seed, disable_tqdm=quiet)
+                             warmup_steps=s["warmup"], seed=seed, disable_tqdm=quiet, use_cpu=_multi_cpu())
     trainer = make_trainer(net, tokenizer, blocks["train"], eval_masked, args,
                            mlm_probability=s["mlm_probability"], whole_word=whole_word)
     if quiet:
@@ -120,7 +128,9 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     t0 = time.perf_counter()
     train_out = trainer.train(resume_from_checkpoint=_last_checkpoint(out/"checkpoints") if resume else None)
     after = evaluate_perplexity(trainer.model, eval_masked)
-    trainer.save_model(str(out)); tokenizer.save_pretrained(out)
+    trainer.save_model(str(out))  # the Trainer saves on rank 0 only
+    if not state.is_main_process: return None  # rank 0 writes the tokenizer, the figure and the report
+    tokenizer.save_pretrained(out)
     (out/"training_args.bin").unlink(missing_ok=True)  # a pickle: the settings are in report.json instead
     plot_loss_curves(trainer.state.log_history).savefig(out/"loss_curve.png", dpi=120, bbox_inches="tight")
     texts = fill_mask_texts or FILL_MASK_EXAMPLES.get(dataset, FILL_MASK_EXAMPLES["builtin"])
@@ -237,5 +247,5 @@ def main(argv:list=None): # Arguments (default: sys.argv[1:])
     try: result = COMMANDS[name][0](**vars(args))
     except MLMCourseError as e:
         print(f"mlm-course {name}: error: {e}", file=sys.stderr); return 2
-    print(json.dumps(result, indent=2))
+    if result is not None: print(json.dumps(result, indent=2))  # None: a process other than rank 0 under torchrun
     return 0

@@ -19,7 +19,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, default_data_
 from .chunking import make_blocks
 from .masking import fixed_eval_masks, padding_collator
 from .tokenizer import require_mask_token
-from .utils import DataError
+from .training import masked_logits
+from .utils import DataError, ModelError
 
 # %% auto #0
 __all__ = ['eval_mode', 'masked_token_losses', 'evaluate_perplexity', 'pseudo_perplexity', 'perplexity_by', 'load_metric']
@@ -43,6 +44,11 @@ def _collator(eval_masked:Dataset, tokenizer:PreTrainedTokenizerBase|None):
                         "pass tokenizer=... (its pad token fills the short blocks)")
     return default_data_collator
 
+def _scored_logits(model:PreTrainedModel, batch:dict, scored:torch.Tensor) -> torch.Tensor:
+    "Logits at the scored positions: the LM head on those rows only when we know the head, else the full output."
+    try: return masked_logits(model, batch, scored)
+    except ModelError: return model(**batch).logits[scored]
+
 def masked_token_losses(model:PreTrainedModel, # A masked-language model
                         eval_masked:Dataset, # Pre-masked blocks: `input_ids`, `attention_mask`, `labels` (-100 = not scored)
                         batch_size:int=32, # Blocks per forward pass
@@ -58,10 +64,10 @@ def masked_token_losses(model:PreTrainedModel, # A masked-language model
         for batch in loader:
             batch = {k: v.to(model.device) for k,v in batch.items()}
             labels = batch.pop("labels")
-            logits = model(**batch).logits
             scored = labels != -100
+            logits = _scored_logits(model, batch, scored)
             token_ce = torch.zeros(labels.shape, device=labels.device)
-            token_ce[scored] = F.cross_entropy(logits[scored].float(), labels[scored], reduction="none")
+            token_ce[scored] = F.cross_entropy(logits.float(), labels[scored], reduction="none")
             sums.append(token_ce.sum(1).cpu()); counts.append(scored.sum(1).cpu())
     return torch.cat(sums).double(), torch.cat(counts)
 

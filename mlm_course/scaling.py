@@ -211,12 +211,11 @@ def stream_blocks(docs:IterableDataset|Dataset, # Documents with a `text` column
                   batch_size:int=1000, # Documents concatenated per batch (as in `Dataset.map`)
                  ) -> IterableDataset:
     "Blocks of `block_size` tokens cut on the fly from a stream of documents, like `make_blocks` without storing them."
-    from mlm_course.chunking import check_block_size, document_ids, group_texts
+    from mlm_course.chunking import check_block_size, tokenize_and_group
     check_block_size(block_size, tokenizer)
     if isinstance(docs, Dataset): docs = docs.to_iterable_dataset()
-    tokenized = docs.map(document_ids, fn_kwargs=dict(tokenizer=tokenizer), batched=True, batch_size=batch_size,
-                         remove_columns=docs.column_names or ["text"])
-    blocks = tokenized.map(group_texts, batched=True, batch_size=batch_size, fn_kwargs=dict(block_size=block_size))
+    blocks = docs.map(tokenize_and_group, fn_kwargs=dict(tokenizer=tokenizer, block_size=block_size, arrays=False),
+                      batched=True, batch_size=batch_size, remove_columns=docs.column_names or ["text"])
     return blocks.shuffle(seed=seed, buffer_size=shuffle_buffer) if shuffle_buffer else blocks
 
 # %% ../nbs/08_scaling.ipynb #1cce2dff

@@ -17,8 +17,8 @@ from .masking import mlm_collator
 from .utils import ConfigError, ModelError
 
 # %% auto #0
-__all__ = ['TRAINING_PRESETS', 'mlm_training_args', 'mlm_head', 'sparse_mlm_loss', 'SparseMLMTrainer', 'make_trainer',
-           'plot_loss_curves']
+__all__ = ['TRAINING_PRESETS', 'mlm_training_args', 'mlm_head', 'masked_logits', 'sparse_mlm_loss', 'SparseMLMTrainer',
+           'make_trainer', 'plot_loss_curves']
 
 # %% ../nbs/04_training.ipynb #8631ff5f
 TRAINING_PRESETS = {
@@ -57,16 +57,23 @@ def mlm_head(model:PreTrainedModel): # A RoBERTa, BERT or DistilBERT masked-lang
     raise ModelError(f"No known LM head on {type(model).__name__}",
                      "use a RoBERTa, BERT or DistilBERT model, or train with sparse=False")
 
+def masked_logits(model:PreTrainedModel, # A RoBERTa, BERT or DistilBERT masked-language model
+                  inputs:dict, # Batch with `input_ids` and `attention_mask` (other keys are ignored)
+                  scored:torch.Tensor, # (batch, length) bool: the positions to predict
+                 ) -> torch.Tensor:
+    "Vocabulary logits at the `scored` positions only, shape (n_scored, vocab): the encoder, then the head on those rows."
+    encoder_inputs = {k: v for k,v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    hidden = model.base_model(**encoder_inputs)[0]
+    return mlm_head(model)(hidden[scored])
+
 def sparse_mlm_loss(model:PreTrainedModel, # A masked-language model
                     inputs:dict, # Batch with `input_ids`, `attention_mask`, `labels` (-100 = not scored)
                     num_items:int|torch.Tensor=None, # Scored tokens in the whole (accumulated) batch; None: this batch
                    ) -> torch.Tensor:
     "Cross-entropy over the masked positions, with the LM head applied to those positions only."
     labels = inputs["labels"]
-    encoder_inputs = {k: v for k,v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    hidden = model.base_model(**encoder_inputs)[0]
     scored = labels != -100
-    logits = mlm_head(model)(hidden[scored])
+    logits = masked_logits(model, inputs, scored)
     if num_items is None: return F.cross_entropy(logits.float(), labels[scored])
     return F.cross_entropy(logits.float(), labels[scored], reduction="sum") / num_items
 
@@ -81,7 +88,8 @@ class SparseMLMTrainer(Trainer):
             # DDP/FSDP sync gradients only for a forward through their wrapper, which runs the full head:
             # under several processes we keep the model's own (dense) loss
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        loss = sparse_mlm_loss(model, inputs, num_items_in_batch)
+        with self.accelerator.autocast():  # bf16/fp16: Accelerate wraps model.forward in autocast, which we bypass
+            loss = sparse_mlm_loss(model, inputs, num_items_in_batch)
         if num_items_in_batch is not None and self.args.average_tokens_across_devices:
             loss = loss * self.accelerator.num_processes  # as Trainer.compute_loss does for models' own losses
         return (loss, MaskedLMOutput(loss=loss)) if return_outputs else loss

@@ -155,3 +155,44 @@ def test_group_texts_invariants(docs, block_size):
         assert blocks == ([flat] if flat else []), "a batch shorter than one block is one short block"
     assert [len(b) for b in out["attention_mask"]] == [len(b) for b in blocks], "columns stay aligned"
     assert out == seed_group_texts(examples, block_size)
+
+
+def test_tokenize_and_group_keeps_a_short_batch_whole_like_the_reference(tok):
+    "A batch with fewer tokens than one block: one short block (`group_texts` semantics), or one padded block."
+    from mlm_course.chunking import tokenize_and_group
+    batch = {"text": ["a few words", "and a few more"]}
+    ids = document_ids(batch, tok)["input_ids"]
+    n = sum(map(len, ids))
+    kept = tokenize_and_group(batch, tok, block_size=n + 5)
+    assert kept == {"input_ids": [ids[0] + ids[1]], "attention_mask": [[1] * n]}
+    padded = tokenize_and_group(batch, tok, block_size=n + 5, remainder="pad")
+    assert padded["input_ids"].tolist() == [ids[0] + ids[1] + [tok.pad_token_id] * 5]
+    assert padded["attention_mask"].tolist() == [[1] * n + [0] * 5]
+    assert tokenize_and_group({"text": []}, tok, block_size=8) == {"input_ids": [], "attention_mask": []}
+
+
+def test_the_map_cache_key_changes_with_every_input_that_changes_the_blocks(docs, tok):
+    "`concat_and_group`'s own fingerprint: same inputs, same key; another tokenizer, setting or dataset, another key."
+    import copy
+    from mlm_course.chunking import _map_fingerprint
+    few = docs.select(range(20))
+    key = lambda d=few, t=tok, **kw: _map_fingerprint(d, t, **{**dict(block_size=128, text_column="text",
+                                                                       remainder="drop", batch_size=1000), **kw})
+    assert key() == key(t=copy.deepcopy(tok))
+    grown = copy.deepcopy(tok); grown.add_tokens(["<new_token>"])
+    others = [key(t=grown), key(block_size=64), key(remainder="pad"), key(batch_size=10), key(d=docs.select(range(21)))]
+    assert len({key(), *others}) == 1 + len(others)
+
+
+def test_make_blocks_reuses_the_datasets_cache(tmp_path, docs, tok):
+    "On a dataset backed by files, a second identical `make_blocks` reads the cached result; other settings do not."
+    datasets.enable_caching()
+    try:
+        docs.select(range(200)).save_to_disk(tmp_path/"docs")
+        on_disk = DatasetDict(train=datasets.load_from_disk(str(tmp_path/"docs")))
+        first = make_blocks(on_disk, tok, block_size=64)["train"]
+        again = make_blocks(on_disk, tok, block_size=64)["train"]
+        other = make_blocks(on_disk, tok, block_size=32)["train"]
+        assert again.cache_files == first.cache_files and other.cache_files != first.cache_files
+        assert list(again["input_ids"]) == list(first["input_ids"]) and len(other["input_ids"][0]) == 32
+    finally: datasets.disable_caching()

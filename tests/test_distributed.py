@@ -20,12 +20,11 @@ TINY = json.dumps(dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=
                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
 REL_TOLERANCE = 0.02
 
-# Runs `python -m mlm_course.scaling` while recording, through Python's audit hooks, every file or directory this
+# Runs `python -m mlm_course.scaling` (or `mlm-course run`) while recording, through Python's audit hooks, every file or directory this
 # process creates, writes, renames or removes under the output directory; saved per rank next to it.
 RECORDER = textwrap.dedent("""
     import json, os, sys
-    argv = sys.argv[1:]
-    out = os.path.realpath(argv[0])
+    out, entry, argv = os.path.realpath(sys.argv[1]), sys.argv[2], sys.argv[3:]
     touched = set()
     def inside(p):
         try: p = os.path.realpath(os.fsdecode(p))
@@ -40,30 +39,41 @@ RECORDER = textwrap.dedent("""
             for p in args[:2]:
                 if isinstance(p, (str, bytes, os.PathLike)) and inside(p) is not None: touched.add(inside(p))
     sys.addaudithook(hook)
-    from mlm_course.scaling import train_main
-    train_main(argv)
+    if entry == "scaling":
+        from mlm_course.scaling import train_main
+        train_main([out, *argv])
+    else:  # the command line: `mlm-course run --output-dir out ...`
+        from mlm_course.cli import main
+        assert main(["run", "--output-dir", out, *argv]) == 0
     rank = os.environ.get("RANK", "0")
     with open(out + f".writes-rank{rank}.json", "w") as f: json.dump(sorted(touched), f)
 """)
 
 
-def run(tmp_path, name, nproc, per_device_batch_size):
-    "Train with `nproc` processes (torchrun when > 1); the run's train_metrics.json and per-rank write records."
+def launch(tmp_path, name, nproc, entry, args):
+    "Run `entry` ('scaling' or 'cli') with `nproc` processes (torchrun when > 1), recording each rank's writes."
     out = tmp_path/name
     script = tmp_path/"record_writes.py"
     script.write_text(RECORDER)
     launcher = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                                     "--nproc_per_node", str(nproc)]
-    args = [str(out), "--max-steps", str(STEPS), "--per-device-batch-size", str(per_device_batch_size),
-            "--block-size", "64", "--max-train-docs", "300", "--learning-rate", "1e-3", "--static-masking",
-            "--model-config", TINY]
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     env.update(PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]), OMP_NUM_THREADS="1",
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    res = subprocess.run([*launcher, str(script), *args], env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run([*launcher, str(script), str(out), entry, *args], env=env, capture_output=True, text=True,
+                         timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     writes = {int(p.name.split("rank")[1].split(".")[0]): json.loads(p.read_text())
               for p in tmp_path.glob(f"{name}.writes-rank*.json")}
+    return writes, out, res.stdout
+
+
+def run(tmp_path, name, nproc, per_device_batch_size):
+    "Train with `python -m mlm_course.scaling`; the run's train_metrics.json and per-rank write records."
+    args = ["--max-steps", str(STEPS), "--per-device-batch-size", str(per_device_batch_size),
+            "--block-size", "64", "--max-train-docs", "300", "--learning-rate", "1e-3", "--static-masking",
+            "--model-config", TINY]
+    writes, out, _ = launch(tmp_path, name, nproc, "scaling", args)
     return json.loads((out/"train_metrics.json").read_text()), writes, out
 
 
@@ -93,3 +103,21 @@ def test_only_rank_0_writes_the_output_directory(runs):
     assert "train_metrics.json" in writes[0] and "config.json" in writes[0]
     assert (out/"model.safetensors").is_file() and (out/"config.json").is_file()
     assert not [p for p in out.rglob("*") if "rank1" in p.name or "rank_1" in p.name]
+
+
+def test_the_command_line_under_torchrun_trains_on_every_rank_and_writes_once(tmp_path):
+    """`mlm-course run` launched with 2 processes: rank 0 prepares the output directory while rank 1 waits (else it
+    would find rank 0's files and refuse them as another run's), both train, only rank 0 writes results and one
+    report. Rank 1 only saves its own random-number state into the Trainer's checkpoints (`rng_state_1.pth`, in a
+    checkpoint folder it may create): the Trainer needs it to resume a multi-process run exactly."""
+    import re
+    args = ["--max-steps", "4", "--batch-size", "4", "--block-size", "64", "--quiet"]
+    writes, out, stdout = launch(tmp_path, "cli", 2, "cli", args)
+    assert set(writes) == {0, 1}
+    own_state = re.compile(r"checkpoints/checkpoint-\d+(/rng_state_1\.pth)?")
+    assert all(own_state.fullmatch(p) for p in writes[1]), f"rank 1 wrote into the output directory: {writes[1]}"
+    assert list((out/"checkpoints").glob("checkpoint-*/rng_state_1.pth")), "rank 1's state is in the checkpoint"
+    assert {"report.json", "config.json", "loss_curve.png"} <= set(writes[0]) and (out/"model.safetensors").is_file()
+    report = json.loads((out/"report.json").read_text())
+    assert report["max_steps"] == 4 and report["perplexity_after"] < report["perplexity_before"]
+    assert stdout.count('"perplexity_after"') == 1  # one process prints the report

@@ -75,3 +75,22 @@ def test_trained_sparse_model_is_a_standard_checkpoint(tmp_path):
     trainer.save_model(str(tmp_path/"model")); tok.save_pretrained(tmp_path/"model")
     assert type(AutoModelForMaskedLM.from_pretrained(tmp_path/"model")).__name__ == "RobertaForMaskedLM"
     assert len(pipeline("fill-mask", model=str(tmp_path/"model"))("Return the <mask>.", top_k=2)) == 2
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_sparse_trainer_honours_mixed_precision(tmp_path, bf16):
+    """`bf16=True` must reach the sparse loss: Accelerate puts autocast around `model.forward`, which the sparse loss
+    does not call, so `SparseMLMTrainer` opens Accelerate's autocast itself (bf16 autocast runs on CPUs too)."""
+    from mlm_course.tokenizer import offline_tokenizer
+    from mlm_course.model import load_model
+    from mlm_course.training import make_trainer, mlm_training_args
+    tok = offline_tokenizer()
+    model = load_model("builtin", tok, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    seen = []
+    model.roberta.encoder.layer[0].intermediate.dense.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    blocks = [{"input_ids": tok("Return the absolute value of a number. " * 8, truncation=True, max_length=64)["input_ids"]}
+              for _ in range(8)]
+    args = mlm_training_args(tmp_path, max_steps=1, per_device_train_batch_size=8, eval_strategy="no", save_strategy="no",
+                             report_to=[], disable_tqdm=True, bf16=bf16, use_cpu=True)
+    make_trainer(model, tok, blocks, None, args).train()
+    assert seen and set(seen) == {torch.bfloat16 if bf16 else torch.float32}

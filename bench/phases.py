@@ -55,14 +55,15 @@ def measure_preprocess(n_examples:int=5000, rounds:int=2, num_proc:int|None=None
                        seed_num_proc:int=SEED_NUM_PROC, scaling_procs:tuple=(1, 2)) -> dict:
     """Tokenize + group the seed's 5,000 ELI5 questions (80/20 split) into blocks, both ways; time and peak memory.
     Then our `make_blocks` with 1 and 2 processes, cold and from the `datasets` cache (`preprocess_scaling`).
-    `TOKENIZERS_PARALLELISM` keeps the library's default here (the seed's notebook runs with it): the Rust tokenizer
-    may use every core in a process that has not forked."""
+    `TOKENIZERS_PARALLELISM=true` here, the default of a fresh process: the Rust tokenizer uses every core. Set
+    explicitly, because once the seed's `num_proc` workers have forked, `tokenizers` stops using threads in this
+    process for the rest of the run (the seed's workers tokenize single-threaded either way)."""
     from mlm_course.scaling import preprocess_scaling
     datasets.disable_caching()  # a cached `map` would time a file read, not the work
     datasets.disable_progress_bars()
     tokenizer, eli5 = bench_tokenizer(), eli5_like_seed(eli5_questions(n_examples))
     def run(preprocess):
-        os.environ.pop("TOKENIZERS_PARALLELISM", None)  # `datasets` sets it to false in this process when it forks
+        os.environ["TOKENIZERS_PARALLELISM"] = "true"  # a fresh process's default; the seed's forks would turn it off
         with peak_memory() as memory: seconds, blocks = timed(preprocess)
         return dict(seconds=seconds, memory=memory, blocks=sum(map(len, blocks.values())))
     runs = alternate({"seed": lambda: run(lambda: seed_preprocess(eli5, tokenizer, num_proc=seed_num_proc)),
@@ -70,7 +71,6 @@ def measure_preprocess(n_examples:int=5000, rounds:int=2, num_proc:int|None=None
     out = _fastest("preprocess", runs)
     out.update({f"preprocess_{side}_examples_per_s": n_examples/out[f"preprocess_{side}_s"] for side in SIDES})
     datasets.enable_caching()
-    os.environ.pop("TOKENIZERS_PARALLELISM", None)
     docs = eli5.map(lambda a: {"text": [" ".join(x) for x in a]}, batched=True, input_columns="answers.text",
                     remove_columns=eli5["train"].column_names)
     scaling = preprocess_scaling(scaling_procs, corpus=docs, tokenizer=tokenizer, block_size=BLOCK_SIZE)

@@ -11,6 +11,6 @@ Modules:
 - `mlm_course.metrics.pseudo_perplexity`: Pseudo-perplexity as a local `evaluate` metric: `mlm_course.evaluation.load_metric("pseudo_perplexity")`.
 - `mlm_course.model`: Load a pretrained masked-language model, or build a small one offline; count its parameters and see where the compute goes.
 - `mlm_course.scaling`: When one CPU or GPU is no longer enough: memory arithmetic, several GPUs and nodes with `torchrun` / `accelerate launch`, corpora streamed instead of loaded, and preprocessing on several processes.
-- `mlm_course.training`: The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and a sparse LM head that skips the 85% of positions the loss never looks at."""
+- `mlm_course.training`: The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and sparse prediction: the LM head and the last encoder layer skip the 85% of positions the loss never looks at."""
 
 __version__ = "0.1.0"

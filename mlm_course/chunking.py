@@ -101,7 +101,8 @@ def tokenize_and_group(batch:dict, # A batch with a `text_column`
     total = sum(map(len, ids))
     n_pad = -total % block_size if remainder == "pad" else 0
     if total + n_pad < block_size:  # nothing, or one short block kept whole (as group_texts does)
-        return {"input_ids": [sum(ids, [])] if ids else [], "attention_mask": [[1]*total] if ids else []}
+        blocks = group_texts({"input_ids": ids}, block_size)["input_ids"]
+        return {"input_ids": blocks, "attention_mask": [[1]*len(b) for b in blocks]}
     stream = np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=total)
     stream = np.concatenate([stream, np.full(n_pad, tokenizer.pad_token_id, dtype=np.int32)])
     n_blocks = len(stream) // block_size
@@ -118,6 +119,7 @@ def _map_fingerprint(docs:Dataset, tokenizer:PreTrainedTokenizerBase, **settings
     if backend is None: return None
     special = (type(tokenizer).__name__, tokenizer.sep_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
     return Hasher.hash([docs._fingerprint, Hasher.hash(tokenize_and_group), Hasher.hash(encode_texts),
+                        Hasher.hash(document_ids),
                         backend.to_str(), special, sorted(settings.items())])
 
 def concat_and_group(docs:Dataset, # Documents with a `text_column`

@@ -1,5 +1,5 @@
-"""The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and a sparse LM head
-that skips the 85% of positions the loss never looks at.
+"""The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and sparse prediction:
+the LM head and the last encoder layer skip the 85% of positions the loss never looks at.
 
 Docs: https://mlm-course.github.io/mlm_course/training.html.md"""
 
@@ -8,6 +8,7 @@ Docs: https://mlm-course.github.io/mlm_course/training.html.md"""
 # %% ../nbs/04_training.ipynb #23e21176
 from __future__ import annotations
 import os
+from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
@@ -17,8 +18,8 @@ from .masking import mlm_collator
 from .utils import ConfigError, ModelError
 
 # %% auto #0
-__all__ = ['TRAINING_PRESETS', 'mlm_training_args', 'mlm_head', 'masked_logits', 'sparse_mlm_loss', 'SparseMLMTrainer',
-           'make_trainer', 'plot_loss_curves']
+__all__ = ['TRAINING_PRESETS', 'mlm_training_args', 'last_layer_at', 'hidden_at', 'mlm_head', 'masked_logits', 'sparse_mlm_loss',
+           'SparseMLMTrainer', 'make_trainer', 'plot_loss_curves']
 
 # %% ../nbs/04_training.ipynb #8631ff5f
 TRAINING_PRESETS = {
@@ -47,6 +48,74 @@ def mlm_training_args(output_dir:str, # Checkpoints and logs go here
                     **TRAINING_PRESETS[preset])
     return TrainingArguments(output_dir=str(output_dir), **{**settings, **overrides})
 
+# %% ../nbs/04_training.ipynb #ebe149fb
+def _dropout_rows(x:torch.Tensor, # Rows of a larger tensor
+                  p:float, # Dropout probability (0: no dropout)
+                  full_shape:tuple, # Shape of the tensor the full layer drops out
+                  rows, # Index of `x`'s rows in that tensor
+                 ) -> torch.Tensor:
+    "Dropout on `x` with the random draws that dropout on the whole `full_shape` tensor would make."
+    if p == 0: return x
+    keep = torch.empty(full_shape, dtype=x.dtype, device=x.device).bernoulli_(1 - p).div_(1 - p)
+    return x * keep[rows]
+
+def _is_bert_layer(layer) -> bool:
+    "Does `layer` have the BERT/RoBERTa layout that `last_layer_at` knows?"
+    att = getattr(getattr(layer, "attention", None), "self", None)
+    return (all(hasattr(att, n) for n in ("query", "key", "value", "scaling", "dropout"))
+            and hasattr(layer, "intermediate") and hasattr(layer, "output") and not getattr(att, "is_decoder", False))
+
+def last_layer_at(layer, # A BERT/RoBERTa encoder layer
+                  hidden:torch.Tensor, # (batch, length, width) input of the layer
+                  attention_mask:torch.Tensor|None, # (batch, length), 0 = padding; None: no padding
+                  scored:torch.Tensor, # (batch, length) bool: the rows to compute
+                 ) -> torch.Tensor:
+    "The layer's output at the `scored` positions only, shape (n_scored, width): keys and values from every position."
+    B, L, W = hidden.shape
+    att = layer.attention.self
+    H, d = att.num_attention_heads, att.attention_head_size
+    counts = scored.sum(1)
+    M = max(int(counts.max()), 1)
+    order = torch.sort((~scored).to(torch.int8), dim=1, stable=True).indices[:, :M]  # scored positions first, in order
+    valid = torch.arange(M, device=hidden.device)[None] < counts[:, None]              # (B, M): real rows, not filler
+    rows = torch.nonzero(scored, as_tuple=True)
+    x_in = hidden.gather(1, order[..., None].expand(B, M, W))                           # (B, M, W)
+    q = att.query(x_in).view(B, M, H, d).transpose(1, 2)
+    k, v = (f(hidden).view(B, L, H, d).transpose(1, 2) for f in (att.key, att.value))
+    scores = (q * att.scaling) @ k.transpose(-1, -2)                                    # (B, H, M, L)
+    if attention_mask is not None: scores = scores.masked_fill(~attention_mask.bool()[:, None, None, :], float("-inf"))
+    probs = scores.softmax(-1)
+    p = att.dropout.p if att.training else 0.0
+    if p:  # the full layer drops out its (B, H, L, L) attention probabilities: same draws, our rows of them
+        keep = torch.empty((B, H, L, L), dtype=probs.dtype, device=probs.device).bernoulli_(1 - p).div_(1 - p)
+        probs = probs * keep.gather(2, order[:, None, :, None].expand(B, H, M, L))
+    context = (probs @ v).transpose(1, 2).reshape(B, M, W)[valid]                       # (n_scored, W)
+    so, out = layer.attention.output, layer.output
+    x = so.LayerNorm(_dropout_rows(so.dense(context), so.dropout.p * so.training, (B, L, W), rows) + x_in[valid])
+    y = out.dense(layer.intermediate(x))
+    return out.LayerNorm(_dropout_rows(y, out.dropout.p * out.training, (B, L, y.shape[-1]), rows) + x)
+
+@contextmanager
+def _without_last_layer(encoder):
+    "Run `encoder` without its last layer (restored afterwards)."
+    layers = encoder.layer
+    encoder.layer = layers[:-1]
+    try: yield layers[-1]
+    finally: encoder.layer = layers
+
+def hidden_at(model:PreTrainedModel, # A masked-language model
+              inputs:dict, # Batch with `input_ids` and `attention_mask`
+              scored:torch.Tensor, # (batch, length) bool: the positions to predict
+             ) -> torch.Tensor:
+    "The encoder's output at the `scored` positions, (n_scored, width): BERT-style last layers run on those rows only."
+    encoder_inputs = {k: v for k,v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    encoder = getattr(model.base_model, "encoder", None)
+    if encoder is None or not _is_bert_layer(encoder.layer[-1]):
+        return model.base_model(**encoder_inputs)[0][scored]
+    with _without_last_layer(encoder) as last: hidden = model.base_model(**encoder_inputs)[0]
+    mask = inputs.get("attention_mask")
+    return last_layer_at(last, hidden, None if mask is None or bool(mask.all()) else mask, scored)
+
 # %% ../nbs/04_training.ipynb #d7f47c3c
 def mlm_head(model:PreTrainedModel): # A RoBERTa, BERT or DistilBERT masked-language model
     "The model's LM head as a function from hidden states to vocabulary logits."
@@ -61,10 +130,20 @@ def masked_logits(model:PreTrainedModel, # A RoBERTa, BERT or DistilBERT masked-
                   inputs:dict, # Batch with `input_ids` and `attention_mask` (other keys are ignored)
                   scored:torch.Tensor, # (batch, length) bool: the positions to predict
                  ) -> torch.Tensor:
-    "Vocabulary logits at the `scored` positions only, shape (n_scored, vocab): the encoder, then the head on those rows."
-    encoder_inputs = {k: v for k,v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    hidden = model.base_model(**encoder_inputs)[0]
-    return mlm_head(model)(hidden[scored])
+    "Vocabulary logits at the `scored` positions only, shape (n_scored, vocab): `hidden_at`, then the head."
+    return mlm_head(model)(hidden_at(model, inputs, scored))
+
+@contextmanager
+def _sparse_embedding_grad(model:PreTrainedModel):
+    """Let the input embedding send a sparse gradient (its used rows only) while the tied LM head sends its dense one:
+    autograd adds the two into one dense gradient, without building a second vocabulary-sized zero matrix."""
+    embedding = model.get_input_embeddings()
+    tied = model.get_output_embeddings() is not None and model.get_output_embeddings().weight is embedding.weight
+    if not (tied and torch.is_grad_enabled() and embedding.weight.requires_grad and not embedding.sparse):
+        yield; return
+    embedding.sparse = True
+    try: yield
+    finally: embedding.sparse = False
 
 def sparse_mlm_loss(model:PreTrainedModel, # A masked-language model
                     inputs:dict, # Batch with `input_ids`, `attention_mask`, `labels` (-100 = not scored)
@@ -73,7 +152,7 @@ def sparse_mlm_loss(model:PreTrainedModel, # A masked-language model
     "Cross-entropy over the masked positions, with the LM head applied to those positions only."
     labels = inputs["labels"]
     scored = labels != -100
-    logits = masked_logits(model, inputs, scored)
+    with _sparse_embedding_grad(model): logits = masked_logits(model, inputs, scored)
     if num_items is None: return F.cross_entropy(logits.float(), labels[scored])
     return F.cross_entropy(logits.float(), labels[scored], reduction="sum") / num_items
 

@@ -184,6 +184,15 @@ def test_the_map_cache_key_changes_with_every_input_that_changes_the_blocks(docs
     assert len({key(), *others}) == 1 + len(others)
 
 
+def test_the_map_cache_key_covers_the_code_that_makes_documents(docs, tok, monkeypatch):
+    "A change to `document_ids` alone (the function `tokenize_and_group` calls) must not reuse stale cached blocks."
+    import mlm_course.chunking as chunking
+    key = lambda: chunking._map_fingerprint(docs.select(range(5)), tok, block_size=128)
+    before = key()
+    monkeypatch.setattr(chunking, "document_ids", lambda batch, tokenizer, text_column="text": {"input_ids": []})
+    assert key() != before
+
+
 def test_make_blocks_reuses_the_datasets_cache(tmp_path, docs, tok):
     "On a dataset backed by files, a second identical `make_blocks` reads the cached result; other settings do not."
     datasets.enable_caching()

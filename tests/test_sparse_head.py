@@ -94,3 +94,46 @@ def test_sparse_trainer_honours_mixed_precision(tmp_path, bf16):
                              report_to=[], disable_tqdm=True, bf16=bf16, use_cpu=True)
     make_trainer(model, tok, blocks, None, args).train()
     assert seen and set(seen) == {torch.bfloat16 if bf16 else torch.float32}
+
+
+@pytest.mark.parametrize("arch", ["roberta", "bert"])
+def test_training_mode_is_identical_with_dropout(arch):
+    """In training mode, with dropout: the last layer computed on masked rows only draws the same random numbers as
+    the full layer (on the CPU), so loss and gradients equal the dense model's."""
+    model = MODELS[arch]().train()
+    batch = masked_batch(seed=2)
+    torch.manual_seed(5); dense = model(**batch).loss; dense.backward(); g_dense = grads(model); model.zero_grad()
+    torch.manual_seed(5); sparse = sparse_mlm_loss(model, batch); sparse.backward(); g_sparse = grads(model)
+    torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=0)
+    for name in g_dense:
+        torch.testing.assert_close(g_sparse[name], g_dense[name], rtol=1e-5, atol=1e-7, msg=name)
+    torch.manual_seed(6); other = sparse_mlm_loss(model, batch)
+    assert abs(other.item() - sparse.item()) > 1e-4, "another seed, other dropout: the check can fail"
+
+
+@pytest.mark.parametrize("arch, rows_only", [("roberta", True), ("bert", True), ("distilbert", False)])
+def test_last_layer_runs_on_masked_rows_only(arch, rows_only):
+    "BERT-style last layers run their feed-forward on the scored rows only; other layouts fall back to the full layer."
+    model = MODELS[arch]().eval()
+    last = model.base_model.encoder.layer[-1].intermediate.dense if arch != "distilbert" else model.distilbert.transformer.layer[-1].ffn.lin1
+    rows = []
+    last.register_forward_hook(lambda m, i, o: rows.append(i[0].reshape(-1, i[0].shape[-1]).shape[0]))
+    batch = masked_batch(seed=3)
+    sparse_mlm_loss(model, batch)
+    n_scored, n_all = int((batch["labels"] != -100).sum()), batch["input_ids"].numel()
+    assert rows == [n_scored if rows_only else n_all]
+    assert len(model.base_model.encoder.layer if arch != "distilbert" else model.distilbert.transformer.layer) == 2, \
+        "the encoder gets its last layer back"
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_embedding_gradient_stays_dense(tie):
+    "The input embedding's sparse gradient is only used with tied weights, and the optimiser always sees a dense one."
+    model = RobertaForMaskedLM(RobertaConfig(vocab_size=V, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                             intermediate_size=64, max_position_embeddings=70, pad_token_id=1,
+                                             tie_word_embeddings=tie))
+    assert (model.lm_head.decoder.weight is model.roberta.embeddings.word_embeddings.weight) == tie
+    sparse_mlm_loss(model, masked_batch(seed=4)).backward()
+    for p in (model.roberta.embeddings.word_embeddings.weight, model.lm_head.decoder.weight):
+        assert p.grad is not None and p.grad.layout == torch.strided
+    assert not model.roberta.embeddings.word_embeddings.sparse, "the embedding is restored"

@@ -12,8 +12,8 @@ from fastcore.script import anno_parser
 from .utils import MLMCourseError, OutputDirError, ConfigError, atomic_write_json
 
 # %% auto #0
-__all__ = ['FILL_MASK_EXAMPLES', 'COMMANDS', 'job_defaults', 'prepare_output_dir', 'run_job', 'evaluate_model', 'fill_mask_cli',
-           'main']
+__all__ = ['FILL_MASK_EXAMPLES', 'BUILTIN_MODEL', 'COMMANDS', 'bf16_is_fast', 'job_defaults', 'prepare_output_dir', 'run_job',
+           'evaluate_model', 'fill_mask_cli', 'main']
 
 # %% ../nbs/09_cli.ipynb #bc746bc4
 def _cli_settings(preset:str) -> dict:
@@ -21,7 +21,8 @@ def _cli_settings(preset:str) -> dict:
     from mlm_course.training import TRAINING_PRESETS
     p = TRAINING_PRESETS[preset]
     return dict(block_size=128, mlm_probability=0.15, weight_decay=0.01, learning_rate=p["learning_rate"],
-                epochs=float(p["num_train_epochs"]), batch_size=p["per_device_train_batch_size"], warmup=p["warmup_steps"])
+                epochs=float(p["num_train_epochs"]), batch_size=p["per_device_train_batch_size"], warmup=p["warmup_steps"],
+                train_mlm_probability=0.3 if preset == "builtin" else 0.15)  # Wettig et al. 2023 (see the prose)
 
 FILL_MASK_EXAMPLES = {
     "builtin": ["The <mask> statement is used for conditional execution.",
@@ -32,6 +33,16 @@ FILL_MASK_EXAMPLES = {
                       "Your body needs <mask> to build muscle.",
                       "Water boils at a lower <mask> at high altitude."],
 }
+
+BUILTIN_MODEL = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # a few minutes of training: no dropout
+
+def bf16_is_fast() -> bool:
+    "Does this machine multiply bf16 natively: a GPU that supports it, or a CPU with AVX512-BF16 or AMX (Linux)?"
+    import torch
+    if torch.cuda.is_available(): return torch.cuda.is_bf16_supported()
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.exists() else ""
+    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 def job_defaults(model:str): # "builtin", a hub id or a local directory
     "The training settings for `model`: the offline preset for the built-in model, the reference job otherwise."
@@ -74,10 +85,10 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
             dataset:str="builtin", # "builtin", "eli5_category", a hub dataset id, or a local .txt/.jsonl/.csv/.parquet file
             text_column:str=None, # Column holding the text (default: "text", or the dataset's known layout)
             block_size:int=None, # Tokens per training block (default 128)
-            mlm_probability:float=None, # Share of tokens to mask (default 0.15)
-            epochs:float=None, # Training epochs (default: 3; 8 for the builtin model)
+            mlm_probability:float=None, # Share of tokens to mask (default 0.15; the builtin model trains at 0.3)
+            epochs:float=None, # Training epochs (default: 3; 24 for the builtin model)
             max_steps:int=None, # Stop after this many optimiser steps (overrides --epochs)
-            learning_rate:float=None, # Peak learning rate (default: 2e-5 pretrained, 1e-3 builtin)
+            learning_rate:float=None, # Peak learning rate (default: 2e-5 pretrained, 2e-3 builtin)
             batch_size:int=None, # Blocks per device and step
             seed:int=42, # Seed for the split, masks, initialisation and data order
             whole_word:bool=False, # Mask whole words instead of single tokens
@@ -93,13 +104,13 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     from mlm_course.tokenizer import load_tokenizer, offline_tokenizer
     from mlm_course.chunking import make_blocks
     from mlm_course.masking import fixed_eval_masks
-    from mlm_course.model import load_model
+    from mlm_course.model import load_model, warm_start
     from mlm_course.training import mlm_training_args, make_trainer, plot_loss_curves
     from mlm_course.evaluation import evaluate_perplexity
     from mlm_course.inference import fill_mask
     s = job_defaults(model)
-    for k,v in dict(block_size=block_size, mlm_probability=mlm_probability, epochs=epochs,
-                    learning_rate=learning_rate, batch_size=batch_size).items():
+    for k,v in dict(block_size=block_size, mlm_probability=mlm_probability, train_mlm_probability=mlm_probability,
+                    epochs=epochs, learning_rate=learning_rate, batch_size=batch_size).items():
         if v is not None: s[k] = v
     _check_settings(s["block_size"], s["mlm_probability"], s["epochs"], max_steps, s["learning_rate"], s["batch_size"])
     from accelerate import PartialState
@@ -112,16 +123,21 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     corpus = load_corpus(dataset, text_column=text_column, seed=seed)
     tokenizer = offline_tokenizer(texts=corpus["train"]["text"]) if model == "builtin" else load_tokenizer(model)
     blocks = make_blocks(corpus, tokenizer, block_size=s["block_size"])
-    net = load_model(model, tokenizer=tokenizer)
+    builtin = model == "builtin"
+    net = load_model(model, tokenizer=tokenizer, **(BUILTIN_MODEL if builtin else {}))
+    if builtin and not resume: warm_start(net, blocks["train"]["input_ids"])  # lesson 03 (a resume loads the weights)
+    bf16 = builtin and bf16_is_fast()
+    import torch
+    on_cpu = _multi_cpu() or (bf16 and not torch.cuda.is_available())  # the Trainer wants use_cpu for bf16 on a CPU
     eval_masked = fixed_eval_masks(blocks["validation"], tokenizer, mlm_probability=s["mlm_probability"], seed=seed,
                                    whole_word=whole_word)
     before = evaluate_perplexity(net, eval_masked)
     args = mlm_training_args(out/"checkpoints", learning_rate=s["learning_rate"], num_train_epochs=s["epochs"],
                              max_steps=max_steps or -1, per_device_train_batch_size=s["batch_size"],
                              per_device_eval_batch_size=s["batch_size"], weight_decay=s["weight_decay"],
-                             warmup_steps=s["warmup"], seed=seed, disable_tqdm=quiet, use_cpu=_multi_cpu())
+                             warmup_steps=s["warmup"], seed=seed, disable_tqdm=quiet, use_cpu=on_cpu, bf16=bf16)
     trainer = make_trainer(net, tokenizer, blocks["train"], eval_masked, args,
-                           mlm_probability=s["mlm_probability"], whole_word=whole_word)
+                           mlm_probability=s["train_mlm_probability"], whole_word=whole_word)
     if quiet:
         from transformers.trainer_callback import PrinterCallback
         trainer.remove_callback(PrinterCallback)
@@ -136,8 +152,10 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     texts = fill_mask_texts or FILL_MASK_EXAMPLES.get(dataset, FILL_MASK_EXAMPLES["builtin"])
     report = dict(model=model, dataset=dataset, n_train_blocks=len(blocks["train"]),
                   n_eval_blocks=len(blocks["validation"]), block_size=s["block_size"],
-                  mlm_probability=s["mlm_probability"], learning_rate=s["learning_rate"], epochs=s["epochs"],
-                  max_steps=max_steps, batch_size=s["batch_size"], seed=seed, whole_word=whole_word,
+                  mlm_probability=s["mlm_probability"], train_mlm_probability=s["train_mlm_probability"],
+                  learning_rate=s["learning_rate"], epochs=s["epochs"],
+                  max_steps=max_steps, batch_size=s["batch_size"], seed=seed, whole_word=whole_word, bf16=bf16,
+                  warm_start=builtin,
                   train_runtime_s=round(train_out.metrics["train_runtime"], 2),
                   wall_time_s=round(time.perf_counter() - t0, 2),
                   train_samples_per_second=train_out.metrics["train_samples_per_second"],

@@ -25,8 +25,8 @@ __all__ = ['TRAINING_PRESETS', 'mlm_training_args', 'last_layer_at', 'hidden_at'
 TRAINING_PRESETS = {
     "reference": dict(learning_rate=2e-5, warmup_steps=0, num_train_epochs=3, per_device_train_batch_size=8,
                       per_device_eval_batch_size=8),  # adapting a pretrained model (the reference job)
-    "builtin": dict(learning_rate=1e-3, warmup_steps=0.06, num_train_epochs=8, per_device_train_batch_size=16,
-                    per_device_eval_batch_size=16),  # the small offline model, trained from random weights
+    "builtin": dict(learning_rate=2e-3, warmup_steps=0.06, num_train_epochs=24, per_device_train_batch_size=16,
+                    per_device_eval_batch_size=16),  # the small offline model, trained from scratch (lesson 09)
 }
 
 def mlm_training_args(output_dir:str, # Checkpoints and logs go here

@@ -30,6 +30,8 @@ def test_run_writes_report_model_and_figure(tiny_run):
     assert report["n_train_blocks"] > 100 and report["n_eval_blocks"] > 10
     assert report["perplexity_before"] > 0 and report["perplexity_after"] > 0
     assert all(len(ex["predictions"]) == 3 for ex in report["fill_mask"])
+    assert report["warm_start"] is True and isinstance(report["bf16"], bool)  # the builtin model's head start
+    assert (report["mlm_probability"], report["train_mlm_probability"]) == (0.15, 0.3)
     assert (tiny_run/"loss_curve.png").stat().st_size > 1000
     assert (tiny_run/"model.safetensors").exists() and (tiny_run/"config.json").exists()
     assert not list(tiny_run.glob("*.bin")), "weights must be saved as safetensors only"

@@ -99,3 +99,29 @@ def test_distilroberta_shape_without_download():
     f = flops_per_token(cfg, block_size=128)
     assert f["lm_head"] == 768*768 + 768*50265
     assert 0.45 < f["lm_head"] / (f["lm_head"] + f["encoder"]) < 0.5  # almost half the forward pass
+
+
+def test_cooccurrence_embeddings_bring_tokens_with_shared_contexts_together():
+    "Tokens 1 and 2 always sit between 5 and 6; token 3 sits between 7 and 8: 1 is nearer to 2 than to 3."
+    import random, torch
+    from mlm_course.model import cooccurrence_embeddings
+    rng = random.Random(0)
+    blocks = [sum((rng.choice([[5, 1, 6], [5, 2, 6], [7, 3, 8], [9, 4, 9]]) for _ in range(40)), []) for _ in range(20)]
+    vectors = torch.nn.functional.normalize(cooccurrence_embeddings(blocks, vocab_size=10, dim=6, window=1), dim=1)
+    sim = vectors @ vectors.T
+    assert sim[1, 2] > sim[1, 3] + 0.3 and sim[1, 2] > sim[1, 4] + 0.3
+    again = torch.nn.functional.normalize(cooccurrence_embeddings(blocks, vocab_size=10, dim=6, window=1), dim=1)
+    torch.testing.assert_close(again, vectors)  # seeded: the same counts give the same vectors
+
+
+def test_warm_start_sets_words_and_positions_in_place():
+    import torch
+    from mlm_course.model import load_model, warm_start, sinusoidal_positions
+    from mlm_course.tokenizer import offline_tokenizer
+    tok = offline_tokenizer()
+    model = load_model("builtin", tok, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    ids = [tok("Return the absolute value of a number. Return a new list.")["input_ids"] * 4 for _ in range(3)]
+    assert warm_start(model, ids) is model
+    torch.testing.assert_close(model.roberta.embeddings.position_embeddings.weight,
+                               sinusoidal_positions(*model.roberta.embeddings.position_embeddings.weight.shape))
+    assert model.lm_head.decoder.weight is model.get_input_embeddings().weight

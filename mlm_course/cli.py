@@ -25,9 +25,10 @@ def _cli_settings(preset:str) -> dict:
                 train_mlm_probability=0.3 if preset == "builtin" else 0.15)  # Wettig et al. 2023 (see the prose)
 
 FILL_MASK_EXAMPLES = {
-    "builtin": ["The <mask> statement is used for conditional execution.",
-                "Return the absolute <mask> of a number.",
+    "builtin": ["Return the absolute <mask> of a number.",
                 "If the key is not found, a <mask> is raised.",
+                "Open the file and return a file <mask>.",
+                "Return True if x is an <mask> of the class.",
                 "The <mask> loop iterates over the items of a sequence."],
     "eli5_category": ["The Milky Way is a <mask> galaxy.",
                       "Your body needs <mask> to build muscle.",
@@ -125,7 +126,7 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     blocks = make_blocks(corpus, tokenizer, block_size=s["block_size"])
     builtin = model == "builtin"
     net = load_model(model, tokenizer=tokenizer, **(BUILTIN_MODEL if builtin else {}))
-    if builtin and not resume: warm_start(net, blocks["train"]["input_ids"])  # lesson 03 (a resume loads the weights)
+    if builtin: warm_start(net, blocks["train"]["input_ids"])  # lesson 03; also on --resume: the "before" is this model
     bf16 = builtin and bf16_is_fast()
     import torch
     on_cpu = _multi_cpu() or (bf16 and not torch.cuda.is_available())  # the Trainer wants use_cpu for bf16 on a CPU
@@ -170,6 +171,7 @@ def _quiet_libraries():
     "No progress bars or length warnings from datasets and transformers (for --quiet and tests)."
     import datasets, transformers
     datasets.disable_progress_bars(); transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # "Writing model shards" at every checkpoint
 
 def _last_checkpoint(folder:Path):
     "The newest `checkpoint-N` folder in `folder`, or None."

@@ -49,15 +49,20 @@ def mlm_training_args(output_dir:str, # Checkpoints and logs go here
     return TrainingArguments(output_dir=str(output_dir), **{**settings, **overrides})
 
 # %% ../nbs/04_training.ipynb #ebe149fb
+def _keep_mask(shape:tuple, # Shape of the tensor the full layer drops out
+               p:float, # Dropout probability
+               like:torch.Tensor, # Gives the dtype and device
+              ) -> torch.Tensor:
+    "Dropout's scaled keep mask for a whole `shape` tensor: the same random draws as `nn.Dropout` on the CPU."
+    return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1 - p).div_(1 - p)
+
 def _dropout_rows(x:torch.Tensor, # Rows of a larger tensor
                   p:float, # Dropout probability (0: no dropout)
                   full_shape:tuple, # Shape of the tensor the full layer drops out
                   rows, # Index of `x`'s rows in that tensor
                  ) -> torch.Tensor:
     "Dropout on `x` with the random draws that dropout on the whole `full_shape` tensor would make."
-    if p == 0: return x
-    keep = torch.empty(full_shape, dtype=x.dtype, device=x.device).bernoulli_(1 - p).div_(1 - p)
-    return x * keep[rows]
+    return x if p == 0 else x * _keep_mask(full_shape, p, x)[rows]
 
 def _is_bert_layer(layer) -> bool:
     "Does `layer` have the BERT/RoBERTa layout that `last_layer_at` knows?"
@@ -87,8 +92,7 @@ def last_layer_at(layer, # A BERT/RoBERTa encoder layer
     probs = scores.softmax(-1)
     p = att.dropout.p if att.training else 0.0
     if p:  # the full layer drops out its (B, H, L, L) attention probabilities: same draws, our rows of them
-        keep = torch.empty((B, H, L, L), dtype=probs.dtype, device=probs.device).bernoulli_(1 - p).div_(1 - p)
-        probs = probs * keep.gather(2, order[:, None, :, None].expand(B, H, M, L))
+        probs = probs * _keep_mask((B, H, L, L), p, probs).gather(2, order[:, None, :, None].expand(B, H, M, L))
     context = (probs @ v).transpose(1, 2).reshape(B, M, W)[valid]                       # (n_scored, W)
     so, out = layer.attention.output, layer.output
     x = so.LayerNorm(_dropout_rows(so.dense(context), so.dropout.p * so.training, (B, L, W), rows) + x_in[valid])

@@ -49,3 +49,24 @@ def test_smoke_run_compares_like_with_like(smoke):
     assert r["train_loss_max_abs_diff"] < 1e-4  # same masks, same batches: the sparse head changes no loss
     assert r["tiny_eval_loss_abs_diff"] < 1e-4
     assert r["tiny_fill_mask_same_top1"]
+
+
+def test_recipe_smoke_reports_every_variant(tmp_path):
+    "bench/recipe.py (the offline preset's ablation) runs end to end at tiny size and measures each variant."
+    out = tmp_path/"recipe.json"
+    run = subprocess.run([sys.executable, str(ROOT/"bench"/"recipe.py"), "--smoke", "--json", str(out)],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(out.read_text())
+    from bench.recipe import VARIANTS
+    assert [r["variant"] for r in results] == list(VARIANTS)
+    for r in results:
+        assert r["perplexity"] > 1 and 0 <= r["top1"] <= r["top3"] <= 1, r
+        assert len(r["fill_mask"]) == 5 and all(len(v) == 3 for v in r["fill_mask"].values()), r
+    assert "| warm |" in run.stdout
+
+
+def test_recipe_rejects_an_unknown_variant():
+    run = subprocess.run([sys.executable, str(ROOT/"bench"/"recipe.py"), "--variants", "warm,nope"],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert run.returncode == 2 and "unknown variant(s) ['nope']" in run.stderr

@@ -3,12 +3,12 @@
 
 Every variant trains the built-in model (lesson 03) on the built-in corpus with the same seed, data order and
 evaluation masks, and reports the perplexity on the fixed 15% masks, the top-1/top-3 accuracy at the masked
-positions, and the job's fill-mask examples. Perplexity does not depend on the machine's speed, so this can run
-beside other work. Examples:
+positions (`masked_token_accuracy`, lesson 05), and the job's fill-mask examples. Perplexity and accuracy do not
+depend on the machine's speed, so this can run beside other work. Examples:
 
-    bench/recipe.py                                   # the ablation ladder, 8 epochs at lr 1e-3 in fp32 (~13 min)
-    bench/recipe.py --variants warm --epochs 24 --lr 2e-3 --bf16   # the preset itself (~4 min with native bf16)
-    bench/recipe.py --smoke                           # seconds: checks the code
+    bench/recipe.py                                # every variant, 8 epochs, otherwise the preset (~9 min, native bf16)
+    bench/recipe.py --variants warm --epochs 24    # the preset itself (~4 min)
+    bench/recipe.py --smoke                        # seconds: checks the code
 """
 from __future__ import annotations
 import argparse, json, sys, tempfile, time
@@ -34,23 +34,6 @@ def initialise(model, init:str|None, train_ids):
         if init == "positions": positions.copy_(sinusoidal_positions(*positions.shape))
     return model
 
-def masked_accuracy(model, eval_masked, k:int=3, batch_size:int=32) -> tuple[float, float]:
-    "Share of the masked evaluation tokens whose true token is the model's first guess, and among its first `k`."
-    import torch
-    hits1 = hitsk = n = 0
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(eval_masked), batch_size):
-            b = eval_masked[i:i + batch_size]
-            labels = torch.tensor(b["labels"])
-            logits = model(input_ids=torch.tensor(b["input_ids"]), attention_mask=torch.tensor(b["attention_mask"])).logits
-            scored = labels != -100
-            top = logits[scored].topk(k, dim=-1).indices
-            hits1 += (top[:, 0] == labels[scored]).sum().item()
-            hitsk += (top == labels[scored][:, None]).any(-1).sum().item()
-            n += int(scored.sum())
-    return hits1 / n, hitsk / n
-
 def run_variant(name:str, corpus, tokenizer, blocks, eval_masked, epochs:float, lr:float, bf16:bool,
                 max_steps:int, out_dir:str) -> dict:
     "Train one variant from the same seed and measure it."
@@ -58,7 +41,7 @@ def run_variant(name:str, corpus, tokenizer, blocks, eval_masked, epochs:float, 
     from transformers import set_seed
     from mlm_course.model import load_model
     from mlm_course.training import mlm_training_args, make_trainer
-    from mlm_course.evaluation import evaluate_perplexity
+    from mlm_course.evaluation import evaluate_perplexity, masked_token_accuracy
     from mlm_course.inference import fill_mask
     from mlm_course.cli import FILL_MASK_EXAMPLES
     init, p, dropout = VARIANTS[name]
@@ -71,22 +54,24 @@ def run_variant(name:str, corpus, tokenizer, blocks, eval_masked, epochs:float, 
     t0 = time.perf_counter()
     make_trainer(model, tokenizer, blocks["train"], None, args, mlm_probability=p).train()
     seconds = time.perf_counter() - t0
-    top1, top3 = masked_accuracy(model, eval_masked)
+    accuracy = masked_token_accuracy(model, eval_masked, top_k=3)
     examples = fill_mask(model, tokenizer, FILL_MASK_EXAMPLES["builtin"], top_k=3)
     return dict(variant=name, init=init, train_mlm_probability=p, dropout=dropout, epochs=epochs, learning_rate=lr,
                 bf16=bf16, train_s=round(seconds, 1), perplexity=round(evaluate_perplexity(model, eval_masked)["perplexity"], 1),
-                top1=round(top1, 4), top3=round(top3, 4),
+                top1=round(accuracy["accuracy"], 4), top3=round(accuracy["top_k_accuracy"], 4),
                 fill_mask={t: [q["token_str"] for q in preds] for t, preds in zip(FILL_MASK_EXAMPLES["builtin"], examples)})
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of: {', '.join(VARIANTS)}")
     ap.add_argument("--epochs", type=float, default=8)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (fast only with native bf16: AVX512-BF16/AMX/GPU)")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--fp32", action="store_true", help="no bf16 autocast (default: bf16 where it is native, as the job)")
     ap.add_argument("--smoke", action="store_true", help="a few steps on a few blocks: checks the code")
     ap.add_argument("--json", help="also write the results to this file")
     a = ap.parse_args(argv)
+    from mlm_course.cli import bf16_is_fast
+    bf16 = bf16_is_fast() and not a.fp32
     names = a.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]
     if unknown: ap.error(f"unknown variant(s) {unknown}: use some of {', '.join(VARIANTS)}")
@@ -102,7 +87,7 @@ def main(argv=None):
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            r = run_variant(name, corpus, tokenizer, blocks, eval_masked, a.epochs, a.lr, a.bf16,
+            r = run_variant(name, corpus, tokenizer, blocks, eval_masked, a.epochs, a.lr, bf16,
                             max_steps=2 if a.smoke else -1, out_dir=tmp)
             print(json.dumps(r), flush=True)
             results.append(r)

@@ -23,7 +23,8 @@ from .training import masked_logits
 from .utils import DataError, ModelError
 
 # %% auto #0
-__all__ = ['eval_mode', 'masked_token_losses', 'evaluate_perplexity', 'pseudo_perplexity', 'perplexity_by', 'load_metric']
+__all__ = ['eval_mode', 'masked_token_losses', 'evaluate_perplexity', 'masked_token_accuracy', 'pseudo_perplexity',
+           'perplexity_by', 'load_metric']
 
 # %% ../nbs/05_evaluation.ipynb #32b7848b
 @contextmanager
@@ -49,33 +50,42 @@ def _scored_logits(model:PreTrainedModel, batch:dict, scored:torch.Tensor) -> to
     try: return masked_logits(model, batch, scored)
     except ModelError: return model(**batch).logits[scored]
 
+def _scored_batches(model:PreTrainedModel, eval_masked:Dataset, batch_size:int,
+                    tokenizer:PreTrainedTokenizerBase|None):
+    "One pass in eval mode over the pre-masked blocks, batch by batch: `labels`, the `scored` mask and their logits."
+    if len(eval_masked) == 0: raise DataError("The evaluation set is empty", "pass at least one masked block")
+    columns = ["input_ids", "attention_mask", "labels"]
+    loader = DataLoader(eval_masked.select_columns(columns).with_format("torch"), batch_size=batch_size,
+                        collate_fn=_collator(eval_masked, tokenizer))
+    with eval_mode(model):
+        for batch in loader:
+            batch = {k: v.to(model.device) for k,v in batch.items()}
+            labels = batch.pop("labels")
+            scored = labels != -100
+            yield labels, scored, _scored_logits(model, batch, scored)
+
 def masked_token_losses(model:PreTrainedModel, # A masked-language model
                         eval_masked:Dataset, # Pre-masked blocks: `input_ids`, `attention_mask`, `labels` (-100 = not scored)
                         batch_size:int=32, # Blocks per forward pass
                         tokenizer:PreTrainedTokenizerBase|None=None, # Pads blocks of unequal length
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     "Per block: the summed cross-entropy of its masked tokens and their number."
-    if len(eval_masked) == 0: raise DataError("The evaluation set is empty", "pass at least one masked block")
-    columns = ["input_ids", "attention_mask", "labels"]
-    loader = DataLoader(eval_masked.select_columns(columns).with_format("torch"), batch_size=batch_size,
-                        collate_fn=_collator(eval_masked, tokenizer))
     sums, counts = [], []
-    with eval_mode(model):
-        for batch in loader:
-            batch = {k: v.to(model.device) for k,v in batch.items()}
-            labels = batch.pop("labels")
-            scored = labels != -100
-            logits = _scored_logits(model, batch, scored)
-            token_ce = torch.zeros(labels.shape, device=labels.device)
-            token_ce[scored] = F.cross_entropy(logits.float(), labels[scored], reduction="none")
-            sums.append(token_ce.sum(1).cpu()); counts.append(scored.sum(1).cpu())
+    for labels, scored, logits in _scored_batches(model, eval_masked, batch_size, tokenizer):
+        token_ce = torch.zeros(labels.shape, device=labels.device)
+        token_ce[scored] = F.cross_entropy(logits.float(), labels[scored], reduction="none")
+        sums.append(token_ce.sum(1).cpu()); counts.append(scored.sum(1).cpu())
     return torch.cat(sums).double(), torch.cat(counts)
 
 # %% ../nbs/05_evaluation.ipynb #86400402
-def _perplexity(sums:torch.Tensor, counts:torch.Tensor) -> dict:
-    n = int(counts.sum())
+def _require_scored(n:int):
+    "Refuse an evaluation set with no masked token."
     if n == 0: raise DataError("No token is masked in the evaluation set, so there is nothing to score",
                                "build it with fixed_eval_masks (labels other than -100 mark the scored tokens)")
+
+def _perplexity(sums:torch.Tensor, counts:torch.Tensor) -> dict:
+    n = int(counts.sum())
+    _require_scored(n)
     loss = float(sums.sum() / n)
     return dict(eval_loss=loss, perplexity=math.exp(loss), n_tokens=n)
 
@@ -86,6 +96,22 @@ def evaluate_perplexity(model:PreTrainedModel, # A masked-language model
                        ) -> dict:
     "Token-weighted mean cross-entropy over all masked tokens (`eval_loss`), its `perplexity` and `n_tokens`."
     return _perplexity(*masked_token_losses(model, eval_masked, batch_size, tokenizer))
+
+# %% ../nbs/05_evaluation.ipynb #b2d4f6a8
+def masked_token_accuracy(model:PreTrainedModel, # A masked-language model
+                          eval_masked:Dataset, # Pre-masked blocks, e.g. from `fixed_eval_masks`
+                          top_k:int=3, # Also count a hit when the true token is among this many first guesses
+                          batch_size:int=32, # Blocks per forward pass
+                          tokenizer:PreTrainedTokenizerBase|None=None, # Pads blocks of unequal length
+                         ) -> dict:
+    "Share of masked tokens that are the model's first guess (`accuracy`) or among its first `top_k` (`top_k_accuracy`)."
+    first = among = n = 0
+    for labels, scored, logits in _scored_batches(model, eval_masked, batch_size, tokenizer):
+        guesses = logits.topk(min(top_k, logits.shape[-1]), dim=-1).indices
+        hits = guesses == labels[scored][:, None]
+        first += int(hits[:, 0].sum()); among += int(hits.any(-1).sum()); n += len(hits)
+    _require_scored(n)
+    return dict(accuracy=first / n, top_k_accuracy=among / n, top_k=top_k, n_tokens=n)
 
 # %% ../nbs/05_evaluation.ipynb #d878b33b
 def _masked_copies(input_ids:torch.Tensor, # (texts, length) padded token ids

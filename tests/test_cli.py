@@ -29,6 +29,8 @@ def test_run_writes_report_model_and_figure(tiny_run):
     assert REPORT_KEYS <= report.keys()
     assert report["n_train_blocks"] > 100 and report["n_eval_blocks"] > 10
     assert report["perplexity_before"] > 0 and report["perplexity_after"] > 0
+    for when in ("before", "after"):  # masked-token accuracy on the same fixed masks
+        assert 0 <= report[f"accuracy_{when}"] <= report[f"top3_accuracy_{when}"] <= 1
     assert all(len(ex["predictions"]) == 3 for ex in report["fill_mask"])
     assert report["warm_start"] is True and isinstance(report["bf16"], bool)  # the builtin model's head start
     assert (report["mlm_probability"], report["train_mlm_probability"]) == (0.15, 0.3)
@@ -48,6 +50,8 @@ def test_evaluate_and_fill_mask_subcommands(tiny_run):
     ev = json.loads(mlm_course("evaluate", "--model", tiny_run).stdout)
     report = json.loads((tiny_run/"report.json").read_text())
     assert ev["perplexity"] == pytest.approx(report["perplexity_after"], rel=1e-4)  # same deterministic masks
+    assert ev["accuracy"] == pytest.approx(report["accuracy_after"], abs=0.01)
+    assert ev["top3_accuracy"] == pytest.approx(report["top3_accuracy_after"], abs=0.01)
     fm = json.loads(mlm_course("fill-mask", "--model", tiny_run, "--text", "Return the <mask> value.", "--top-k", 4).stdout)
     assert len(fm[0]["predictions"]) == 4
 

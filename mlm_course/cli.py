@@ -107,7 +107,6 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     from mlm_course.masking import fixed_eval_masks
     from mlm_course.model import load_model, warm_start
     from mlm_course.training import mlm_training_args, make_trainer, plot_loss_curves
-    from mlm_course.evaluation import evaluate_perplexity, masked_token_accuracy
     from mlm_course.inference import fill_mask
     s = job_defaults(model)
     for k,v in dict(block_size=block_size, mlm_probability=mlm_probability, train_mlm_probability=mlm_probability,
@@ -132,7 +131,7 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     on_cpu = _multi_cpu() or (bf16 and not torch.cuda.is_available())  # the Trainer wants use_cpu for bf16 on a CPU
     eval_masked = fixed_eval_masks(blocks["validation"], tokenizer, mlm_probability=s["mlm_probability"], seed=seed,
                                    whole_word=whole_word)
-    before = {**evaluate_perplexity(net, eval_masked), **masked_token_accuracy(net, eval_masked, top_k=3)}
+    before = _masked_scores(net, eval_masked)
     args = mlm_training_args(out/"checkpoints", learning_rate=s["learning_rate"], num_train_epochs=s["epochs"],
                              max_steps=max_steps or -1, per_device_train_batch_size=s["batch_size"],
                              per_device_eval_batch_size=s["batch_size"], weight_decay=s["weight_decay"],
@@ -144,7 +143,7 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
         trainer.remove_callback(PrinterCallback)
     t0 = time.perf_counter()
     train_out = trainer.train(resume_from_checkpoint=_last_checkpoint(out/"checkpoints") if resume else None)
-    after = {**evaluate_perplexity(trainer.model, eval_masked), **masked_token_accuracy(trainer.model, eval_masked, top_k=3)}
+    after = _masked_scores(trainer.model, eval_masked)
     trainer.save_model(str(out))  # the Trainer saves on rank 0 only
     if not state.is_main_process: return None  # rank 0 writes the tokenizer, the figure and the report
     tokenizer.save_pretrained(out)
@@ -163,11 +162,21 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
                   train_loss=train_out.metrics.get("train_loss"),
                   eval_loss_before=before["eval_loss"], perplexity_before=before["perplexity"],
                   eval_loss_after=after["eval_loss"], perplexity_after=after["perplexity"],
-                  accuracy_before=before["accuracy"], top3_accuracy_before=before["top_k_accuracy"],
-                  accuracy_after=after["accuracy"], top3_accuracy_after=after["top_k_accuracy"],
+                  accuracy_before=before["accuracy"], top3_accuracy_before=before["top3_accuracy"],
+                  accuracy_after=after["accuracy"], top3_accuracy_after=after["top3_accuracy"],
                   fill_mask=[dict(text=t, predictions=p) for t,p in zip(texts, fill_mask(trainer.model, tokenizer, texts))])
     atomic_write_json(out/"report.json", report)
     return report
+
+def _masked_scores(model, # A masked-language model
+                   eval_masked, # Blocks with fixed masks
+                   batch_size:int=32, # Blocks per forward pass
+                  ) -> dict:
+    "Lesson 05's scores on the fixed masks: `eval_loss`, `perplexity`, `accuracy`, `top3_accuracy`, `n_tokens`."
+    from mlm_course.evaluation import evaluate_perplexity, masked_token_accuracy
+    accuracy = masked_token_accuracy(model, eval_masked, top_k=3, batch_size=batch_size)
+    return dict(evaluate_perplexity(model, eval_masked, batch_size=batch_size), accuracy=accuracy["accuracy"],
+                top3_accuracy=accuracy["top_k_accuracy"])
 
 def _quiet_libraries():
     "No progress bars or length warnings from datasets and transformers (for --quiet and tests)."
@@ -195,17 +204,13 @@ def evaluate_model(model:str, # A model directory written by `run`, or a hub id
     from mlm_course.chunking import make_blocks
     from mlm_course.masking import fixed_eval_masks
     from mlm_course.model import load_model
-    from mlm_course.evaluation import evaluate_perplexity, masked_token_accuracy
     _check_settings(block_size, mlm_probability, 1, None, 1, batch_size)
     tokenizer = load_tokenizer(model)
     corpus = load_corpus(dataset, text_column=text_column, seed=seed)
     blocks = make_blocks(corpus, tokenizer, block_size=block_size)
     masked = fixed_eval_masks(blocks["validation"], tokenizer, mlm_probability=mlm_probability, seed=seed)
-    net = load_model(model, tokenizer=tokenizer)
-    accuracy = masked_token_accuracy(net, masked, top_k=3, batch_size=batch_size)
     return dict(model=model, dataset=dataset, n_eval_blocks=len(blocks["validation"]),
-                **evaluate_perplexity(net, masked, batch_size=batch_size),
-                accuracy=accuracy["accuracy"], top3_accuracy=accuracy["top_k_accuracy"])
+                **_masked_scores(load_model(model, tokenizer=tokenizer), masked, batch_size))
 
 def fill_mask_cli(model:str, # A model directory written by `run`, or a hub id
                   texts:list, # Sentences, each holding the mask token (`<mask>` or `[MASK]`)

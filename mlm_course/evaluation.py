@@ -64,28 +64,31 @@ def _scored_batches(model:PreTrainedModel, eval_masked:Dataset, batch_size:int,
             scored = labels != -100
             yield labels, scored, _scored_logits(model, batch, scored)
 
+def _score_pass(model, eval_masked, batch_size, tokenizer, top_k:int|None=None):
+    "One pass: per block the summed cross-entropy and number of masked tokens; with `top_k`, first-guess and top-k hits."
+    sums, counts, first, among = [], [], 0, 0
+    for labels, scored, logits in _scored_batches(model, eval_masked, batch_size, tokenizer):
+        token_ce = torch.zeros(labels.shape, device=labels.device)
+        token_ce[scored] = F.cross_entropy(logits.float(), labels[scored], reduction="none")
+        sums.append(token_ce.sum(1).cpu()); counts.append(scored.sum(1).cpu())
+        if top_k:
+            hits = logits.topk(min(top_k, logits.shape[-1]), dim=-1).indices == labels[scored][:, None]
+            first += int(hits[:, 0].sum()); among += int(hits.any(-1).sum())
+    return torch.cat(sums).double(), torch.cat(counts), first, among
+
 def masked_token_losses(model:PreTrainedModel, # A masked-language model
                         eval_masked:Dataset, # Pre-masked blocks: `input_ids`, `attention_mask`, `labels` (-100 = not scored)
                         batch_size:int=32, # Blocks per forward pass
                         tokenizer:PreTrainedTokenizerBase|None=None, # Pads blocks of unequal length
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     "Per block: the summed cross-entropy of its masked tokens and their number."
-    sums, counts = [], []
-    for labels, scored, logits in _scored_batches(model, eval_masked, batch_size, tokenizer):
-        token_ce = torch.zeros(labels.shape, device=labels.device)
-        token_ce[scored] = F.cross_entropy(logits.float(), labels[scored], reduction="none")
-        sums.append(token_ce.sum(1).cpu()); counts.append(scored.sum(1).cpu())
-    return torch.cat(sums).double(), torch.cat(counts)
+    return _score_pass(model, eval_masked, batch_size, tokenizer)[:2]
 
 # %% ../nbs/05_evaluation.ipynb #86400402
-def _require_scored(n:int):
-    "Refuse an evaluation set with no masked token."
-    if n == 0: raise DataError("No token is masked in the evaluation set, so there is nothing to score",
-                               "build it with fixed_eval_masks (labels other than -100 mark the scored tokens)")
-
 def _perplexity(sums:torch.Tensor, counts:torch.Tensor) -> dict:
     n = int(counts.sum())
-    _require_scored(n)
+    if n == 0: raise DataError("No token is masked in the evaluation set, so there is nothing to score",
+                               "build it with fixed_eval_masks (labels other than -100 mark the scored tokens)")
     loss = float(sums.sum() / n)
     return dict(eval_loss=loss, perplexity=math.exp(loss), n_tokens=n)
 
@@ -93,9 +96,13 @@ def evaluate_perplexity(model:PreTrainedModel, # A masked-language model
                         eval_masked:Dataset, # Pre-masked blocks, e.g. from `fixed_eval_masks`
                         batch_size:int=32, # Blocks per forward pass
                         tokenizer:PreTrainedTokenizerBase|None=None, # Pads blocks of unequal length
+                        top_k:int|None=None, # Also score the first guesses, in the same pass (`masked_token_accuracy`)
                        ) -> dict:
     "Token-weighted mean cross-entropy over all masked tokens (`eval_loss`), its `perplexity` and `n_tokens`."
-    return _perplexity(*masked_token_losses(model, eval_masked, batch_size, tokenizer))
+    sums, counts, first, among = _score_pass(model, eval_masked, batch_size, tokenizer, top_k)
+    scores = _perplexity(sums, counts)
+    if top_k: scores.update(accuracy=first / scores["n_tokens"], top_k_accuracy=among / scores["n_tokens"], top_k=top_k)
+    return scores
 
 # %% ../nbs/05_evaluation.ipynb #b2d4f6a8
 def masked_token_accuracy(model:PreTrainedModel, # A masked-language model
@@ -105,13 +112,8 @@ def masked_token_accuracy(model:PreTrainedModel, # A masked-language model
                           tokenizer:PreTrainedTokenizerBase|None=None, # Pads blocks of unequal length
                          ) -> dict:
     "Share of masked tokens that are the model's first guess (`accuracy`) or among its first `top_k` (`top_k_accuracy`)."
-    first = among = n = 0
-    for labels, scored, logits in _scored_batches(model, eval_masked, batch_size, tokenizer):
-        guesses = logits.topk(min(top_k, logits.shape[-1]), dim=-1).indices
-        hits = guesses == labels[scored][:, None]
-        first += int(hits[:, 0].sum()); among += int(hits.any(-1).sum()); n += len(hits)
-    _require_scored(n)
-    return dict(accuracy=first / n, top_k_accuracy=among / n, top_k=top_k, n_tokens=n)
+    scores = evaluate_perplexity(model, eval_masked, batch_size, tokenizer, top_k=top_k)
+    return {k: scores[k] for k in ("accuracy", "top_k_accuracy", "top_k", "n_tokens")}
 
 # %% ../nbs/05_evaluation.ipynb #d878b33b
 def _masked_copies(input_ids:torch.Tensor, # (texts, length) padded token ids

@@ -10,6 +10,7 @@ Modules:
 - `mlm_course.masking`: Choosing what the model must predict: 15% of the tokens, the 80/10/10 corruption, whole words, and fixed masks that make an evaluation repeatable.
 - `mlm_course.metrics.pseudo_perplexity`: Pseudo-perplexity as a local `evaluate` metric: `mlm_course.evaluation.load_metric("pseudo_perplexity")`.
 - `mlm_course.model`: Load a pretrained masked-language model, or build a small one offline; count its parameters and see where the compute goes.
+- `mlm_course.pretraining`: How the course's own pretrained model was made: a byte-level BPE tokenizer and a small RoBERTa pre-trained on 23.7M words of Wikipedia, its shape chosen by a sweep at a fixed budget, rebuilt by one command.
 - `mlm_course.scaling`: When one CPU or GPU is no longer enough: memory arithmetic, several GPUs and nodes with `torchrun` / `accelerate launch`, corpora streamed instead of loaded, and preprocessing on several processes.
 - `mlm_course.training`: The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and sparse prediction: the LM head and the last encoder layer skip the 85% of positions the loss never looks at."""
 

@@ -241,7 +241,17 @@ def _cmd_fill_mask(model:str=None, text:list=None, top_k:int=3):
     return fill_mask_cli(model, text, top_k=top_k)
 _cmd_fill_mask.__doc__ = fill_mask_cli.__doc__
 
+def _cmd_pretrain(output_dir:str=None, corpus:str=None, tokenizer:str=None, vocab_size:int=16384,
+                  hidden_size:int=256, num_hidden_layers:int=6, num_attention_heads:int=4, intermediate_size:int=1024,
+                  block_size:int=128, mlm_probability:float=0.3, learning_rate:float=1e-3, batch_size:int=64,
+                  budget_minutes:float=None, max_steps:int=None, warm_start:bool=True, wikitext:str=None,
+                  num_proc:int=None, seed:int=42, overwrite:bool=False, resume:bool=False, quiet:bool=False):
+    settings = dict(locals())
+    from mlm_course.pretraining import pretrain
+    return pretrain(**settings)
+
 COMMANDS = {"run": (_cmd_run, run_job, ["output_dir"]),
+            "pretrain": (_cmd_pretrain, "mlm_course.pretraining:pretrain", ["output_dir"]),  # imported when used
             "evaluate": (_cmd_evaluate, evaluate_model, ["model"]),
             "fill-mask": (_cmd_fill_mask, fill_mask_cli, ["model", "text"])}
 
@@ -249,6 +259,10 @@ def _parser(name:str):
     "An argparse parser for subcommand `name`, documented by its library function's docments."
     import argparse
     cmd, documented, required = COMMANDS[name]
+    if isinstance(documented, str):  # "module:function", imported only for this subcommand
+        import importlib
+        module, fn = documented.split(":")
+        documented = getattr(importlib.import_module(module), fn)
     from fastcore.docments import docments
     docs = docments(documented)
     p = argparse.ArgumentParser(prog=f"mlm-course {name}", description=documented.__doc__)
@@ -257,7 +271,8 @@ def _parser(name:str):
         flag = "--" + pname.replace("_", "-")
         help_ = docs.get(pname) or ("One or more sentences, each holding the mask token" if pname == "text" else None)
         if prm.annotation in (bool, "bool"):
-            p.add_argument(flag, dest=pname, action="store_true", help=help_)
+            p.add_argument(flag, dest=pname, action="store_true" if not prm.default else argparse.BooleanOptionalAction,
+                           default=bool(prm.default), help=help_)
         elif prm.annotation in (list, "list"):
             p.add_argument(flag, dest=pname, nargs="+", required=pname in required, help=help_)
         else:
@@ -270,7 +285,7 @@ def main(argv:list=None): # Arguments (default: sys.argv[1:])
     "Entry point of the `mlm-course` command."
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] not in COMMANDS:
-        print("usage: mlm-course {run,evaluate,fill-mask} [--help] ...", file=sys.stderr)
+        print(f"usage: mlm-course {{{','.join(COMMANDS)}}} [--help] ...", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     name, rest = argv[0], argv[1:]
     args = _parser(name).parse_args(rest)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import AutoModelForMaskedLM, PreTrainedModel, PreTrainedTokenizerBase, RobertaConfig, RobertaForMaskedLM
-from .utils import ModelError
+from .utils import ModelError, resolve_model_name
 
 # %% auto #0
 __all__ = ['load_model', 'small_mlm_config', 'count_parameters', 'flops_per_token', 'plot_parameters_and_compute',
@@ -28,7 +28,8 @@ def _check_model_dir(path:Path):
         raise ModelError(f"'{path}' has no .safetensors weights (pickle weights found: {found})",
                          "re-save the model with save_pretrained(), which writes safetensors")
 
-def load_model(name_or_path:str="builtin", # "builtin" (a new small model), a hub id or a local directory
+def load_model(name_or_path:str="builtin", # "course-base" (the course's pretrained model), "builtin" (a new small
+                                           # model, from scratch), a hub id or a local directory
                tokenizer:PreTrainedTokenizerBase=None, # Tokenizer (needed for "builtin": sets vocab and special ids)
                trust_remote_code:bool=False, # Run the checkpoint's own Python code? Only for sources you trust
                **config_overrides, # Passed to `small_mlm_config` for "builtin"
@@ -37,6 +38,7 @@ def load_model(name_or_path:str="builtin", # "builtin" (a new small model), a hu
     if name_or_path in (None, "builtin"):
         if tokenizer is None: raise ModelError("The builtin model needs a tokenizer", "pass tokenizer=...")
         return RobertaForMaskedLM(small_mlm_config(tokenizer, **config_overrides))
+    name_or_path = resolve_model_name(name_or_path)
     path = Path(name_or_path)
     if path.exists(): _check_model_dir(path)
     elif str(name_or_path).startswith((".", "/", "~")):

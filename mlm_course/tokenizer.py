@@ -11,7 +11,7 @@ from pathlib import Path
 from tokenizers import ByteLevelBPETokenizer, AddedToken
 from tokenizers.processors import RobertaProcessing
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, RobertaTokenizer
-from .utils import ModelError, atomic_dir, cache_dir
+from .utils import ModelError, atomic_dir, cache_dir, resolve_model_name
 
 # %% auto #0
 __all__ = ['ROBERTA_SPECIAL_TOKENS', 'train_bpe_tokenizer', 'offline_tokenizer', 'require_mask_token', 'load_tokenizer']
@@ -58,11 +58,13 @@ def require_mask_token(tokenizer:PreTrainedTokenizerBase, name:str="the tokenize
                          "use an MLM tokenizer such as distilbert/distilroberta-base or bert-base-uncased")
     return tokenizer
 
-def load_tokenizer(name_or_path:str="builtin", # "builtin", a hub id or a local directory
+def load_tokenizer(name_or_path:str="builtin", # "course-base", "builtin" (trained on the built-in corpus), a hub id
+                                               # or a local directory
                    vocab_size:int=8192, # Vocabulary size of the built-in tokenizer
                   ) -> PreTrainedTokenizerBase:
     "Load an MLM tokenizer by hub id or path, or the built-in offline one."
     if name_or_path in (None, "builtin"): return offline_tokenizer(vocab_size)
+    name_or_path = resolve_model_name(name_or_path)
     p = Path(name_or_path)
     if not p.exists() and str(name_or_path).startswith((".", "/", "~")):
         raise ModelError(f"The model directory '{name_or_path}' does not exist", "check the path")

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['MLMCourseError', 'DataError', 'ConfigError', 'ModelError', 'OutputDirError', 'atomic_write_text', 'atomic_write_json',
-           'atomic_dir', 'shared_data_dir', 'cache_dir']
+__all__ = ['COURSE_BASE', 'MLMCourseError', 'DataError', 'ConfigError', 'ModelError', 'OutputDirError', 'atomic_write_text',
+           'atomic_write_json', 'atomic_dir', 'shared_data_dir', 'cache_dir', 'course_base_dir', 'resolve_model_name']
 
 # %% ../nbs/utils.ipynb #f28341bb
 class MLMCourseError(ValueError):
@@ -83,3 +83,16 @@ def cache_dir(*parts:str) -> Path:
     root = Path(os.environ.get("MLM_COURSE_CACHE", Path.home()/".cache"/"mlm_course"))
     p = root.joinpath(*parts); p.mkdir(parents=True, exist_ok=True)
     return p
+
+# %% ../nbs/utils.ipynb #d69e37ab
+COURSE_BASE = "course-base"
+
+def course_base_dir() -> Path:
+    "The folder of the course's pretrained model, `course-base`, shipped inside the package."
+    from importlib.resources import files
+    return Path(str(files("mlm_course")/"course_base"))
+
+def resolve_model_name(name:str, # "course-base", a hub id or a local directory
+                      ) -> str:
+    "A name as `from_pretrained` takes it: 'course-base' becomes its folder in the package; other names are unchanged."
+    return str(course_base_dir()) if name == COURSE_BASE else name

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json, math, sys, time
 from pathlib import Path
 from fastcore.script import anno_parser
-from .utils import MLMCourseError, OutputDirError, ConfigError, atomic_write_json
+from .utils import COURSE_BASE, MLMCourseError, OutputDirError, ConfigError, atomic_write_json
 
 # %% auto #0
-__all__ = ['FILL_MASK_EXAMPLES', 'BUILTIN_MODEL', 'COMMANDS', 'bf16_is_fast', 'job_defaults', 'prepare_output_dir', 'run_job',
-           'evaluate_model', 'fill_mask_cli', 'main']
+__all__ = ['FILL_MASK_EXAMPLES', 'BUILTIN_MODEL', 'COMMANDS', 'COMMAND_SUMMARIES', 'bf16_is_fast', 'job_defaults',
+           'prepare_output_dir', 'run_job', 'evaluate_model', 'fill_mask_cli', 'main']
 
 # %% ../nbs/09_cli.ipynb #bc746bc4
 def _cli_settings(preset:str) -> dict:
@@ -47,7 +47,8 @@ def bf16_is_fast() -> bool:
 
 def job_defaults(model:str): # "builtin", a hub id or a local directory
     "The training settings for `model`: the offline preset for the built-in model, the reference job otherwise."
-    return _cli_settings("builtin" if model == "builtin" else "reference")  # imported late: `--help` stays quick
+    preset = model if model in ("builtin", COURSE_BASE) else "reference"
+    return _cli_settings(preset)  # imported late: `--help` stays quick
 
 # %% ../nbs/09_cli.ipynb #02937f0d
 def prepare_output_dir(output_dir:str|Path, # Where the run writes its results
@@ -82,7 +83,8 @@ def _check_settings(block_size, mlm_probability, epochs, max_steps, learning_rat
 
 # %% ../nbs/09_cli.ipynb #be66a37f
 def run_job(output_dir:str, # Directory for the model, report.json and figures
-            model:str="builtin", # "builtin" (small model trained from scratch), a hub id or a local model directory
+            model:str="course-base", # "course-base" (the course's pretrained model), "builtin" (a small model trained
+                                     # from scratch), a hub id or a local model directory
             dataset:str="builtin", # "builtin", "eli5_category", a hub dataset id, or a local .txt/.jsonl/.csv/.parquet file
             text_column:str=None, # Column holding the text (default: "text", or the dataset's known layout)
             block_size:int=None, # Tokens per training block (default 128)
@@ -94,6 +96,7 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
             seed:int=42, # Seed for the split, masks, initialisation and data order
             whole_word:bool=False, # Mask whole words instead of single tokens
             fill_mask_texts:list=None, # Sentences with a mask for the examples (default: per dataset)
+            general_eval:str=None, # WikiText raw file or folder: also score general English, before and after (forgetting)
             overwrite:bool=False, # Replace the results of a previous run in output_dir
             resume:bool=False, # Continue from the last checkpoint in output_dir
             quiet:bool=False, # Hide progress bars
@@ -126,12 +129,16 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     builtin = model == "builtin"
     net = load_model(model, tokenizer=tokenizer, **(BUILTIN_MODEL if builtin else {}))
     if builtin: warm_start(net, blocks["train"]["input_ids"])  # lesson 03; also on --resume: the "before" is this model
-    bf16 = builtin and bf16_is_fast()
+    bf16 = model in ("builtin", COURSE_BASE) and bf16_is_fast()
     import torch
     on_cpu = _multi_cpu() or (bf16 and not torch.cuda.is_available())  # the Trainer wants use_cpu for bf16 on a CPU
     eval_masked = fixed_eval_masks(blocks["validation"], tokenizer, mlm_probability=s["mlm_probability"], seed=seed,
                                    whole_word=whole_word)
     before = _masked_scores(net, eval_masked)
+    general = _general_eval_set(general_eval, tokenizer, s["block_size"], seed) if general_eval else None
+    general_before = _masked_scores(net, general) if general else None
+    texts = fill_mask_texts or FILL_MASK_EXAMPLES.get(dataset, FILL_MASK_EXAMPLES["builtin"])
+    fills_before = fill_mask(net, tokenizer, texts)
     args = mlm_training_args(out/"checkpoints", learning_rate=s["learning_rate"], num_train_epochs=s["epochs"],
                              max_steps=max_steps or -1, per_device_train_batch_size=s["batch_size"],
                              per_device_eval_batch_size=s["batch_size"], weight_decay=s["weight_decay"],
@@ -144,12 +151,12 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     t0 = time.perf_counter()
     train_out = trainer.train(resume_from_checkpoint=_last_checkpoint(out/"checkpoints") if resume else None)
     after = _masked_scores(trainer.model, eval_masked)
+    general_after = _masked_scores(trainer.model, general) if general else None
     trainer.save_model(str(out))  # the Trainer saves on rank 0 only
     if not state.is_main_process: return None  # rank 0 writes the tokenizer, the figure and the report
     tokenizer.save_pretrained(out)
     (out/"training_args.bin").unlink(missing_ok=True)  # a pickle: the settings are in report.json instead
     plot_loss_curves(trainer.state.log_history).savefig(out/"loss_curve.png", dpi=120, bbox_inches="tight")
-    texts = fill_mask_texts or FILL_MASK_EXAMPLES.get(dataset, FILL_MASK_EXAMPLES["builtin"])
     report = dict(model=model, dataset=dataset, n_train_blocks=len(blocks["train"]),
                   n_eval_blocks=len(blocks["validation"]), block_size=s["block_size"],
                   mlm_probability=s["mlm_probability"], train_mlm_probability=s["train_mlm_probability"],
@@ -164,7 +171,12 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
                   eval_loss_after=after["eval_loss"], perplexity_after=after["perplexity"],
                   accuracy_before=before["accuracy"], top3_accuracy_before=before["top3_accuracy"],
                   accuracy_after=after["accuracy"], top3_accuracy_after=after["top3_accuracy"],
-                  fill_mask=[dict(text=t, predictions=p) for t,p in zip(texts, fill_mask(trainer.model, tokenizer, texts))])
+                  **({} if general is None else dict(general_eval=str(general_eval), n_general_blocks=len(general),
+                         general_perplexity_before=general_before["perplexity"],
+                         general_perplexity_after=general_after["perplexity"],
+                         general_accuracy_before=general_before["accuracy"], general_accuracy_after=general_after["accuracy"])),
+                  fill_mask=[dict(text=t, before=_answers(b), after=_answers(a))
+                             for t,b,a in zip(texts, fills_before, fill_mask(trainer.model, tokenizer, texts))])
     atomic_write_json(out/"report.json", report)
     return report
 
@@ -177,6 +189,18 @@ def _masked_scores(model, # A masked-language model
     scores = evaluate_perplexity(model, eval_masked, batch_size=batch_size, top_k=3)
     scores["top3_accuracy"] = scores.pop("top_k_accuracy"); del scores["top_k"]
     return scores
+
+def _general_eval_set(path, tokenizer, block_size:int, seed:int):
+    "WikiText (a raw file or folder) in blocks with fixed 15% masks: general English, to measure what is forgotten."
+    from mlm_course.adaptation import load_wikitext, fixed_eval_sets
+    p = Path(path)
+    if not p.exists(): raise ConfigError(f"--general-eval '{path}' does not exist", "pass a wiki.test.raw file or its folder")
+    docs = load_wikitext("test", data_files=p)  # a folder: its wiki.test.raw; a file: that file
+    return fixed_eval_sets({"general": docs}, tokenizer, block_size=block_size, seed=seed)["general"]
+
+def _answers(predictions:list) -> list:
+    "Fill-mask predictions in short form: [word, score] pairs."
+    return [[p["token_str"].strip(), round(p["score"], 3)] for p in predictions]
 
 def _quiet_libraries():
     "No progress bars or length warnings from datasets and transformers (for --quiet and tests)."
@@ -225,10 +249,10 @@ def fill_mask_cli(model:str, # A model directory written by `run`, or a hub id
             for t,p in zip(texts, fill_mask(load_model(model, tokenizer=tokenizer), tokenizer, texts, top_k=top_k))]
 
 # %% ../nbs/09_cli.ipynb #2f81b1c8
-def _cmd_run(output_dir:str=None, model:str="builtin", dataset:str="builtin", text_column:str=None,
+def _cmd_run(output_dir:str=None, model:str="course-base", dataset:str="builtin", text_column:str=None,
              block_size:int=None, mlm_probability:float=None, epochs:float=None, max_steps:int=None,
              learning_rate:float=None, batch_size:int=None, seed:int=42, whole_word:bool=False,
-             overwrite:bool=False, resume:bool=False, quiet:bool=False):
+             general_eval:str=None, overwrite:bool=False, resume:bool=False, quiet:bool=False):
     return run_job(**locals())
 _cmd_run.__doc__ = run_job.__doc__
 
@@ -241,28 +265,29 @@ def _cmd_fill_mask(model:str=None, text:list=None, top_k:int=3):
     return fill_mask_cli(model, text, top_k=top_k)
 _cmd_fill_mask.__doc__ = fill_mask_cli.__doc__
 
-def _cmd_pretrain(output_dir:str=None, corpus:str=None, tokenizer:str=None, vocab_size:int=16384,
-                  hidden_size:int=256, num_hidden_layers:int=6, num_attention_heads:int=4, intermediate_size:int=1024,
-                  block_size:int=128, mlm_probability:float=0.3, learning_rate:float=1e-3, batch_size:int=64,
-                  budget_minutes:float=None, max_steps:int=None, warm_start:bool=True, wikitext:str=None,
-                  num_proc:int=None, seed:int=42, overwrite:bool=False, resume:bool=False, quiet:bool=False):
-    settings = dict(locals())
-    from mlm_course.pretraining import pretrain
-    return pretrain(**settings)
-
 COMMANDS = {"run": (_cmd_run, run_job, ["output_dir"]),
-            "pretrain": (_cmd_pretrain, "mlm_course.pretraining:pretrain", ["output_dir"]),  # imported when used
+            "pretrain": (None, "mlm_course.pretraining:pretrain", ["output_dir"]),  # imported when used, called as is
             "evaluate": (_cmd_evaluate, evaluate_model, ["model"]),
             "fill-mask": (_cmd_fill_mask, fill_mask_cli, ["model", "text"])}
+
+COMMAND_SUMMARIES = {"run": "adapt a model to a corpus and report before/after (default: course-base on Python's docs)",
+                     "pretrain": "pre-train a small RoBERTa and its tokenizer on general English (how course-base was made)",
+                     "evaluate": "perplexity and masked-token accuracy of a model on a dataset's validation split",
+                     "fill-mask": "a model's top answers for sentences with a <mask>"}
+
+def _function(f):
+    "`f`, or the function named by a 'module:function' string (imported only for the subcommand that needs it)."
+    if not isinstance(f, str): return f
+    import importlib
+    module, name = f.split(":")
+    return getattr(importlib.import_module(module), name)
 
 def _parser(name:str):
     "An argparse parser for subcommand `name`, documented by its library function's docments."
     import argparse
     cmd, documented, required = COMMANDS[name]
-    if isinstance(documented, str):  # "module:function", imported only for this subcommand
-        import importlib
-        module, fn = documented.split(":")
-        documented = getattr(importlib.import_module(module), fn)
+    documented = _function(documented)
+    cmd = cmd or documented  # no wrapper: the library function's own signature gives the options
     from fastcore.docments import docments
     docs = docments(documented)
     p = argparse.ArgumentParser(prog=f"mlm-course {name}", description=documented.__doc__)
@@ -285,11 +310,13 @@ def main(argv:list=None): # Arguments (default: sys.argv[1:])
     "Entry point of the `mlm-course` command."
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: mlm-course {{{','.join(COMMANDS)}}} [--help] ...", file=sys.stderr)
+        print(f"usage: mlm-course {{{','.join(COMMANDS)}}} [--help] ...\n", file=sys.stderr)
+        for name, what in COMMAND_SUMMARIES.items(): print(f"  {name:10} {what}", file=sys.stderr)
+        print("\n`mlm-course COMMAND --help` lists a command's options.", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     name, rest = argv[0], argv[1:]
     args = _parser(name).parse_args(rest)
-    try: result = COMMANDS[name][0](**vars(args))
+    try: result = (COMMANDS[name][0] or _function(COMMANDS[name][1]))(**vars(args))
     except MLMCourseError as e:
         print(f"mlm-course {name}: error: {e}", file=sys.stderr); return 2
     if result is not None: print(json.dumps(result, indent=2))  # None: a process other than rank 0 under torchrun

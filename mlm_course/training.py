@@ -25,6 +25,8 @@ __all__ = ['TRAINING_PRESETS', 'mlm_training_args', 'last_layer_at', 'hidden_at'
 TRAINING_PRESETS = {
     "reference": dict(learning_rate=2e-5, warmup_steps=0, num_train_epochs=3, per_device_train_batch_size=8,
                       per_device_eval_batch_size=8),  # adapting a pretrained model (the reference job)
+    "course-base": dict(learning_rate=5e-4, warmup_steps=0.06, num_train_epochs=2, per_device_train_batch_size=16,
+                        per_device_eval_batch_size=16),  # adapting the course's own small pretrained model (lesson 09)
     "builtin": dict(learning_rate=2e-3, warmup_steps=0.06, num_train_epochs=24, per_device_train_batch_size=16,
                     per_device_eval_batch_size=16),  # the small offline model, trained from scratch (lesson 09)
 }

@@ -31,12 +31,46 @@ def test_run_writes_report_model_and_figure(tiny_run):
     assert report["perplexity_before"] > 0 and report["perplexity_after"] > 0
     for when in ("before", "after"):  # masked-token accuracy on the same fixed masks
         assert 0 <= report[f"accuracy_{when}"] <= report[f"top3_accuracy_{when}"] <= 1
-    assert all(len(ex["predictions"]) == 3 for ex in report["fill_mask"])
-    assert report["warm_start"] is True and isinstance(report["bf16"], bool)  # the builtin model's head start
-    assert (report["mlm_probability"], report["train_mlm_probability"]) == (0.15, 0.3)
+    assert report["model"] == "course-base"  # the default job adapts the course's pretrained model
+    assert all(len(ex["before"]) == len(ex["after"]) == 3 for ex in report["fill_mask"])  # base and adapted answers
+    assert all(isinstance(w, str) and 0 <= p <= 1 for ex in report["fill_mask"] for w,p in ex["before"] + ex["after"])
+    assert report["warm_start"] is False and isinstance(report["bf16"], bool)
+    assert (report["mlm_probability"], report["train_mlm_probability"], report["learning_rate"]) == (0.15, 0.15, 5e-4)
+    assert "general_perplexity_before" not in report  # only with --general-eval
     assert (tiny_run/"loss_curve.png").stat().st_size > 1000
     assert (tiny_run/"model.safetensors").exists() and (tiny_run/"config.json").exists()
     assert not list(tiny_run.glob("*.bin")), "weights must be saved as safetensors only"
+
+
+def test_general_eval_reports_forgetting(tmp_path, shared_data):
+    "--general-eval scores general English (WikiText) before and after: what adaptation forgets."
+    out = tmp_path/"out"
+    mlm_course("run", "--output-dir", out, "--max-steps", 3, "--batch-size", 8, "--quiet",
+               "--general-eval", shared_data/"wikitext2_raw"/"wiki.test.raw")
+    report = json.loads((out/"report.json").read_text())
+    assert report["n_general_blocks"] > 1000
+    assert 5 < report["general_perplexity_before"] < 100  # course-base knows general English
+    assert report["general_perplexity_after"] > 0 and 0 <= report["general_accuracy_after"] <= 1
+    p = mlm_course("run", "--output-dir", tmp_path/"x", "--general-eval", tmp_path/"none.raw", check=False)
+    assert p.returncode == 2 and "--general-eval" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_course_base_by_name(tmp_path):
+    "`course-base` loads by name in every subcommand and as a plain directory in 🤗's pipeline."
+    from transformers import pipeline
+    from mlm_course.utils import course_base_dir
+    fm = json.loads(mlm_course("fill-mask", "--model", "course-base", "--top-k", 5,
+                               "--text", "She was born in a small <mask> in the north of England.").stdout)
+    words = [p["token_str"].strip() for p in fm[0]["predictions"]]
+    assert len(words) == 5 and "village" in words
+    fill = pipeline("fill-mask", model=str(course_base_dir()))
+    assert fill.model.dtype.is_floating_point and str(fill.model.dtype) == "torch.float32"  # fp16 on disk, fp32 loaded
+    assert [p["token_str"] for p in fill("She was born in a small <mask> in the north of England.", top_k=5)] == \
+           [p["token_str"] for p in fm[0]["predictions"]]
+    size = sum(f.stat().st_size for f in course_base_dir().iterdir())
+    assert size <= 25e6, f"course-base is {size/1e6:.1f} MB: the package limit is 25 MB"
+    card = (course_base_dir()/"README.md").read_text()
+    assert "CC BY-SA 3.0" in card and "wikitext2_test" in card and "Recipe" in card
 
 
 def test_output_dir_loads_in_fill_mask_pipeline(tiny_run):

@@ -326,7 +326,7 @@ def pretrain(output_dir:str, # Directory for the model, tokenizer, model card an
     "Pre-train a small RoBERTa and its tokenizer on general English; write a half-precision model with its model card."
     import sys, mlm_course
     from transformers import set_seed, AutoTokenizer
-    from mlm_course.cli import prepare_output_dir
+    from mlm_course.cli import prepare_output_dir, _quiet_libraries
     from mlm_course.data import load_corpus
     from mlm_course.chunking import make_blocks
     from mlm_course.tokenizer import train_bpe_tokenizer
@@ -337,6 +337,7 @@ def pretrain(output_dir:str, # Directory for the model, tokenizer, model card an
         raise ConfigError(f"--hidden-size {hidden_size} is not a multiple of --num-attention-heads {num_attention_heads}",
                           "use e.g. --hidden-size 256 --num-attention-heads 4")
     out = prepare_output_dir(output_dir, overwrite=overwrite, resume=resume)
+    if quiet: _quiet_libraries()
     set_seed(seed)
     docs = load_corpus(str(corpus or general_english_file()), test_size=0.01, seed=seed)
     tok = AutoTokenizer.from_pretrained(tokenizer) if tokenizer else train_bpe_tokenizer(text_batches(docs["train"]), vocab_size)

@@ -1,7 +1,10 @@
-"""GPU training throughput and MFU of a DistilRoBERTa-shaped MLM at block 128. NOT YET MEASURED: written without a
-GPU; run it on one and put the figures in bench/README.md.
+"""GPU training throughput and MFU of a DistilRoBERTa-shaped MLM at block 128. NOT YET MEASURED: on an H200
+(2026-11-30, torch 2.11, transformers 5.24) all three variants together did not finish within 80 s per batch size:
+the `+compile` variant compiles for a long time (a graph break in RobertaEmbeddings.forward). Each variant now prints
+and saves its figures as soon as it finishes; give compile its own time or leave it out with --variants.
 
     python -m bench.gpu --steps 30 --batch-size 64 --json /tmp/gpu.json
+    python -m bench.gpu --variants seed,bf16+sdpa+fused --batch-size 256
 
 Variants, each from the same weights on the same masked batches (random ids; speed only):
 `seed` = fp32, eager attention, full-vocabulary logits, plain AdamW (what the seed's Trainer does on a GPU);
@@ -20,6 +23,8 @@ from mlm_course.training import sparse_mlm_loss
 from .common import BLOCK_SIZE, distilroberta_config
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}  # dense, SXM where it matters
+
+VARIANTS = ("seed", "bf16+sdpa+fused", "bf16+sdpa+fused+compile")
 
 def masked_batch(batch_size:int, vocab_size:int, mask_id:int=4, p:float=0.15, seed:int=0) -> dict:
     "A batch of random token ids with ~`p` of the positions masked (labels elsewhere -100)."
@@ -70,18 +75,19 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=30); p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64); p.add_argument("--json")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS))
     a = p.parse_args(argv)
     if not torch.cuda.is_available(): raise SystemExit("bench/gpu.py needs a CUDA GPU")
     torch.manual_seed(0)
     config = distilroberta_config()
     initial, batch = RobertaForMaskedLM(config), masked_batch(a.batch_size, config.vocab_size)
-    results = {name: run_variant(name, initial, batch, a.steps, a.warmup)
-               for name in ("seed", "bf16+sdpa+fused", "bf16+sdpa+fused+compile")}
-    for name, r in results.items():
+    results = {}
+    for name in a.variants.split(","):  # each variant's figures are printed and saved as soon as it finishes
+        r = results[name] = run_variant(name, initial, batch, a.steps, a.warmup)
         r.update(samples_per_s=a.batch_size/r["step_s"], mfu=mfu(r["step_s"], a.batch_size, config),
-                 speedup=results["seed"]["step_s"]/r["step_s"])
-        print(f"{name:26s} {r['samples_per_s']:9.1f} samples/s  x{r['speedup']:.2f}  MFU {r['mfu'] or float('nan'):.1%}"
-              f"  peak {r['peak_gpu_mib']:.0f} MiB  loss {r['loss']:.3f}")
-    if a.json: Path(a.json).write_text(json.dumps(dict(device=torch.cuda.get_device_name(), **results), indent=1))
+                 speedup=results["seed"]["step_s"]/r["step_s"] if "seed" in results else None)
+        print(f"{name:26s} {r['samples_per_s']:9.1f} samples/s  x{r['speedup'] or float('nan'):.2f}  "
+              f"MFU {r['mfu'] or float('nan'):.1%}  peak {r['peak_gpu_mib']:.0f} MiB  loss {r['loss']:.3f}", flush=True)
+        if a.json: Path(a.json).write_text(json.dumps(dict(device=torch.cuda.get_device_name(), **results), indent=1))
 
 if __name__ == "__main__": main()

@@ -45,8 +45,8 @@ def bf16_is_fast() -> bool:
     flags = cpuinfo.read_text() if cpuinfo.exists() else ""
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
-def job_defaults(model:str): # "builtin", a hub id or a local directory
-    "The training settings for `model`: the offline preset for the built-in model, the reference job otherwise."
+def job_defaults(model:str): # "course-base", "builtin", a hub id or a local directory
+    "The training settings for `model`: its own preset for course-base and the built-in model, the reference job otherwise."
     preset = model if model in ("builtin", COURSE_BASE) else "reference"
     return _cli_settings(preset)  # imported late: `--help` stays quick
 
@@ -192,11 +192,10 @@ def _masked_scores(model, # A masked-language model
 
 def _general_eval_set(path, tokenizer, block_size:int, seed:int):
     "WikiText (a raw file or folder) in blocks with fixed 15% masks: general English, to measure what is forgotten."
-    from mlm_course.adaptation import load_wikitext, fixed_eval_sets
+    from mlm_course.pretraining import general_eval_sets
     p = Path(path)
     if not p.exists(): raise ConfigError(f"--general-eval '{path}' does not exist", "pass a wiki.test.raw file or its folder")
-    docs = load_wikitext("test", data_files=p)  # a folder: its wiki.test.raw; a file: that file
-    return fixed_eval_sets({"general": docs}, tokenizer, block_size=block_size, seed=seed)["general"]
+    return general_eval_sets(tokenizer, p, splits=("test",), seed=seed, block_size=block_size)["wikitext2_test"]
 
 def _answers(predictions:list) -> list:
     "Fill-mask predictions in short form: [word, score] pairs."

@@ -55,17 +55,14 @@ def fp16_megabytes(model:PreTrainedModel) -> float:
 
 # %% ../nbs/10_pretraining.ipynb #3c7a7ba0
 class StepTimer(TrainerCallback):
-    "Record the wall time at the end of each optimiser step; stop after `max_steps` steps if given."
-    def __init__(self, max_steps:int|None=None): self.times, self.max_steps = [], max_steps
-    def on_step_end(self, args, state, control, **kwargs):
-        self.times.append(time.perf_counter())
-        if self.max_steps and len(self.times) >= self.max_steps: control.should_training_stop = True
+    "Record the wall time at the end of each optimiser step."
+    def __init__(self): self.times = []
+    def on_step_end(self, args, state, control, **kwargs): self.times.append(time.perf_counter())
 
 def seconds_per_step(trainer, # A trainer over the real data and model (it trains a copy; the model is unchanged)
                      steps:int=8, # Timed steps, after 3 warm-up steps
                     ) -> float:
     "Median wall time of one optimiser step of `trainer`'s setup, measured on a copy of its model."
-    from mlm_course.training import make_trainer
     import dataclasses
     args = dataclasses.replace(trainer.args, max_steps=steps + 3, save_strategy="no", eval_strategy="no",
                                logging_strategy="no", report_to=[], disable_tqdm=True)
@@ -149,12 +146,14 @@ def general_eval_sets(tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
                       wikitext:str|Path|None=None, # Folder or file of WikiText raw files (None: offline data, else the hub)
                       splits:tuple=("validation", "test"), # WikiText-2 splits to score on
                       seed:int=0, # Seed of the fixed masks
+                      block_size:int=128, # Tokens per block
                      ) -> dict[str, Dataset]:
     "WikiText-2 blocks with fixed 15% masks: general English that `general_english` was cleaned of."
     from mlm_course.adaptation import load_wikitext, fixed_eval_sets
-    if wikitext is None and shared_data_dir() is not None and (shared_data_dir()/"wikitext2_raw").exists():
-        wikitext = shared_data_dir()/"wikitext2_raw"
-    return fixed_eval_sets({f"wikitext2_{s}": load_wikitext(s, data_files=wikitext) for s in splits}, tokenizer, seed=seed)
+    data = shared_data_dir()
+    if wikitext is None and data is not None and (data/"wikitext2_raw").exists(): wikitext = data/"wikitext2_raw"
+    return fixed_eval_sets({f"wikitext2_{s}": load_wikitext(s, data_files=wikitext) for s in splits}, tokenizer,
+                           block_size=block_size, seed=seed)
 
 # %% ../nbs/10_pretraining.ipynb #c9806fe9
 def score_model(model:PreTrainedModel, # A masked-language model
@@ -164,15 +163,12 @@ def score_model(model:PreTrainedModel, # A masked-language model
                 top_k:int=5, # Fill-mask answers per sentence
                ) -> dict:
     "Perplexity, top-1 and top-3 accuracy on each evaluation set, and fill-mask answers."
-    from mlm_course.evaluation import evaluate_perplexity
+    from mlm_course.cli import _answers, _masked_scores
     from mlm_course.inference import fill_mask
-    scores = {}
-    for name, blocks in eval_sets.items():
-        s = evaluate_perplexity(model, blocks, top_k=3)
-        scores[name] = dict(perplexity=s["perplexity"], accuracy=s["accuracy"], top3_accuracy=s["top_k_accuracy"],
-                            n_tokens=s["n_tokens"])
+    keep = ("perplexity", "accuracy", "top3_accuracy", "n_tokens")
+    scores = {name: {k: v for k,v in _masked_scores(model, blocks).items() if k in keep} for name, blocks in eval_sets.items()}
     texts = texts or EVERYDAY_SENTENCES
-    scores["fill_mask"] = [dict(text=t, predictions=[(p["token_str"].strip(), round(p["score"], 3)) for p in ps])
+    scores["fill_mask"] = [dict(text=t, predictions=_answers(ps))
                            for t, ps in zip(texts, fill_mask(model, tokenizer, texts, top_k=top_k))]
     return scores
 

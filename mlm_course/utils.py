@@ -39,9 +39,9 @@ def atomic_write_text(path:str|Path, # Final file name
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd,tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0); os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private (0600): give it the mode open() would
     try:
+        umask = os.umask(0); os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private (0600): give it the mode open() would
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)

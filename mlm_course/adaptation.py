@@ -13,14 +13,14 @@ from datasets import Dataset, DatasetDict, load_dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from transformers.trainer_callback import PrinterCallback
 from .chunking import make_blocks
-from .evaluation import evaluate_perplexity
+from .evaluation import MeanStd, evaluate_perplexity
 from .masking import fixed_eval_masks
 from .training import make_trainer, mlm_training_args
 from .utils import DataError
 
 # %% auto #0
 __all__ = ['WIKITEXT', 'wikitext_articles', 'detokenize_wikitext', 'load_wikitext', 'fixed_eval_sets', 'perplexity_table',
-           'continue_pretraining', 'plot_perplexity_table', 'adaptation_summary']
+           'continue_pretraining', 'plot_perplexity_table', 'adaptation_summary', 'separated']
 
 # %% ../nbs/07_domain_adaptation.ipynb #d23fc0e1
 WIKITEXT = ("Salesforce/wikitext", "wikitext-103-raw-v1")  # the hub's WikiText (parquet files, no loading script)
@@ -82,13 +82,14 @@ def fixed_eval_sets(corpora:dict[str, Dataset], # Name -> held-out documents wit
     return sets
 
 # %% ../nbs/07_domain_adaptation.ipynb #5a631535
-def perplexity_table(models:dict[str, PreTrainedModel], # Name -> masked-language model
+def perplexity_table(models:dict[str, PreTrainedModel|list[PreTrainedModel]], # Name -> model, or one model per seed
                      eval_sets:dict[str, Dataset], # Name -> pre-masked blocks, e.g. from `fixed_eval_sets`
                      batch_size:int=32, # Blocks per forward pass
-                    ) -> dict[str, dict[str, float]]:
-    "The perplexity of every model on every evaluation set: `{model: {set: perplexity}}`."
-    return {name: {s: evaluate_perplexity(model, blocks, batch_size)["perplexity"] for s, blocks in eval_sets.items()}
-            for name, model in models.items()}
+                    ) -> dict[str, dict[str, MeanStd]]:
+    "The perplexity of every model on every evaluation set, `{model: {set: perplexity}}`; a list of seeds gives mean ± std."
+    runs = lambda m: m if isinstance(m, (list, tuple)) else [m]
+    return {name: {s: MeanStd([evaluate_perplexity(seed_model, blocks, batch_size)["perplexity"] for seed_model in runs(m)])
+                   for s, blocks in eval_sets.items()} for name, m in models.items()}
 
 # %% ../nbs/07_domain_adaptation.ipynb #c3a3e22f
 def continue_pretraining(model:PreTrainedModel, # The model to start from (it is copied, not changed)
@@ -97,12 +98,16 @@ def continue_pretraining(model:PreTrainedModel, # The model to start from (it is
                          output_dir:str|Path, # Checkpoints and logs
                          preset:str="reference", # `mlm_training_args` preset: "reference" (a pretrained model) or "builtin"
                          quiet:bool=True, # No progress bar and no per-step log lines
+                         mlm_probability:float=0.15, # Share of tokens (or words) masked in training
+                         whole_word:bool=False, # Mask whole words
+                         documents:bool=False, # Keep attention and positions inside each document of a block
                          **overrides, # Any `TrainingArguments` field, e.g. `max_steps=200`
                         ) -> Trainer:
     "Masked-LM training of a copy of `model` on `train_blocks`; the trainer's `model` is the adapted copy."
     settings = dict(eval_strategy="no", save_strategy="no", report_to=[], disable_tqdm=quiet)
     args = mlm_training_args(output_dir, preset=preset, **{**settings, **overrides})
-    trainer = make_trainer(copy.deepcopy(model), tokenizer, train_blocks, None, args)
+    trainer = make_trainer(copy.deepcopy(model), tokenizer, train_blocks, None, args, mlm_probability=mlm_probability,
+                           whole_word=whole_word, documents=documents)
     if quiet: trainer.remove_callback(PrinterCallback)
     trainer.train()
     return trainer
@@ -111,14 +116,15 @@ def continue_pretraining(model:PreTrainedModel, # The model to start from (it is
 def plot_perplexity_table(table:dict[str, dict[str, float]], # Output of `perplexity_table`
                           title:str="Perplexity on held-out text (fixed masks, lower is better)", # Figure title
                          ):
-    "Grouped bars: one group per evaluation set, one bar per model, log scale, values written on the bars."
+    "Grouped bars: one group per evaluation set, one bar per model, log scale, values on the bars, error bars for seeds."
     import matplotlib.pyplot as plt, numpy as np
     models = list(table); sets = list(next(iter(table.values())))
     width = 0.8 / len(models)
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     for i, model in enumerate(models):
         x = np.arange(len(sets)) + (i - (len(models) - 1) / 2) * width
-        bars = ax.bar(x, [table[model][s] for s in sets], width, label=model, color=plt.cm.tab10(i))
+        bars = ax.bar(x, [table[model][s] for s in sets], width, label=model, color=plt.cm.tab10(i),
+                      yerr=[getattr(table[model][s], "std", 0) for s in sets], capsize=3, error_kw=dict(lw=1))
         ax.bar_label(bars, fmt="%.0f", fontsize=8, padding=2)
     ax.set_yscale("log"); ax.set_ylim(top=ax.get_ylim()[1] * 1.5)  # room for the labels
     ax.set_xticks(np.arange(len(sets)), sets); ax.set_ylabel("perplexity (log scale)")
@@ -136,3 +142,13 @@ def adaptation_summary(table:dict[str, dict[str, float]], # Output of `perplexit
     "Relative change (%) of the domain and the general perplexity from `base` to `adapted` (negative: lower)."
     change = lambda s: 100 * (table[adapted][s] / table[base][s] - 1)
     return dict(domain_change_pct=change(domain), general_change_pct=change(general))
+
+# %% ../nbs/07_domain_adaptation.ipynb #1f6651e7
+def separated(a:float, # A measurement: a `MeanStd` (mean and spread over runs), or a plain number (no spread)
+              b:float, # Another one
+              k:float=3.0, # How many combined standard deviations the gap must exceed
+             ) -> dict:
+    "The gap between `a` and `b`, their combined spread `sqrt(std_a² + std_b²)`, and whether the gap exceeds `k` spreads."
+    spread = (getattr(a, "std", 0.0)**2 + getattr(b, "std", 0.0)**2) ** 0.5
+    gap = abs(float(a) - float(b))
+    return dict(gap=gap, spread=spread, real=gap > k * spread)

@@ -70,8 +70,10 @@ def prepare_output_dir(output_dir:str|Path, # Where the run writes its results
     return out
 
 # %% ../nbs/09_cli.ipynb #8019be57
-def _check_settings(block_size, mlm_probability, epochs, max_steps, learning_rate, batch_size):
+def _check_settings(block_size, mlm_probability, epochs, max_steps, learning_rate, batch_size, mask_draws=1):
     "Raise `ConfigError` for settings outside their valid range."
+    if not isinstance(mask_draws, int) or mask_draws < 1:
+        raise ConfigError(f"--mask-draws must be a positive integer, got {mask_draws}", "use e.g. 3")
     if not 0 < mlm_probability < 1:
         raise ConfigError(f"--mlm-probability must be between 0 and 1 (exclusive), got {mlm_probability}",
                           "use a value such as 0.15")
@@ -95,6 +97,7 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
             batch_size:int=None, # Blocks per device and step
             seed:int=42, # Seed for the split, masks, initialisation and data order
             whole_word:bool=False, # Mask whole words instead of single tokens
+            mask_draws:int=3, # Score on this many evaluation mask draws: the mean, and the spread as *_std
             fill_mask_texts:list=None, # Sentences with a mask for the examples (default: per dataset)
             general_eval:str=None, # WikiText raw file or folder: also score general English, before and after (forgetting)
             overwrite:bool=False, # Replace the results of a previous run in output_dir
@@ -107,7 +110,7 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     from mlm_course.data import load_corpus
     from mlm_course.tokenizer import load_tokenizer, offline_tokenizer
     from mlm_course.chunking import make_blocks
-    from mlm_course.masking import fixed_eval_masks
+    from mlm_course.evaluation import eval_mask_draws
     from mlm_course.model import load_model, warm_start
     from mlm_course.training import mlm_training_args, make_trainer, plot_loss_curves
     from mlm_course.inference import fill_mask
@@ -115,7 +118,8 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     for k,v in dict(block_size=block_size, mlm_probability=mlm_probability, train_mlm_probability=mlm_probability,
                     epochs=epochs, learning_rate=learning_rate, batch_size=batch_size).items():
         if v is not None: s[k] = v
-    _check_settings(s["block_size"], s["mlm_probability"], s["epochs"], max_steps, s["learning_rate"], s["batch_size"])
+    _check_settings(s["block_size"], s["mlm_probability"], s["epochs"], max_steps, s["learning_rate"], s["batch_size"],
+                    mask_draws)
     from accelerate import PartialState
     from mlm_course.scaling import _multi_cpu
     state = PartialState(cpu=_multi_cpu())  # under torchrun / accelerate launch: one process per device (gloo on CPUs)
@@ -132,8 +136,8 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
     bf16 = model in ("builtin", COURSE_BASE) and bf16_is_fast()
     import torch
     on_cpu = _multi_cpu() or (bf16 and not torch.cuda.is_available())  # the Trainer wants use_cpu for bf16 on a CPU
-    eval_masked = fixed_eval_masks(blocks["validation"], tokenizer, mlm_probability=s["mlm_probability"], seed=seed,
-                                   whole_word=whole_word)
+    eval_masked = eval_mask_draws(blocks["validation"], tokenizer, n_draws=mask_draws, seed=seed,
+                                  mlm_probability=s["mlm_probability"], whole_word=whole_word)
     before = _masked_scores(net, eval_masked)
     general = _general_eval_set(general_eval, tokenizer, s["block_size"], seed) if general_eval else None
     general_before = _masked_scores(net, general) if general else None
@@ -143,7 +147,7 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
                              max_steps=max_steps or -1, per_device_train_batch_size=s["batch_size"],
                              per_device_eval_batch_size=s["batch_size"], weight_decay=s["weight_decay"],
                              warmup_steps=s["warmup"], seed=seed, disable_tqdm=quiet, use_cpu=on_cpu, bf16=bf16)
-    trainer = make_trainer(net, tokenizer, blocks["train"], eval_masked, args,
+    trainer = make_trainer(net, tokenizer, blocks["train"], eval_masked[0], args,
                            mlm_probability=s["train_mlm_probability"], whole_word=whole_word)
     if quiet:
         from transformers.trainer_callback import PrinterCallback
@@ -167,8 +171,9 @@ def run_job(output_dir:str, # Directory for the model, report.json and figures
                   wall_time_s=round(time.perf_counter() - t0, 2),
                   train_samples_per_second=train_out.metrics["train_samples_per_second"],
                   train_loss=train_out.metrics.get("train_loss"),
-                  eval_loss_before=before["eval_loss"], perplexity_before=before["perplexity"],
-                  eval_loss_after=after["eval_loss"], perplexity_after=after["perplexity"],
+                  n_mask_draws=mask_draws, eval_loss_before=before["eval_loss"], perplexity_before=before["perplexity"],
+                  perplexity_before_std=before["perplexity_std"], eval_loss_after=after["eval_loss"],
+                  perplexity_after=after["perplexity"], perplexity_after_std=after["perplexity_std"],
                   accuracy_before=before["accuracy"], top3_accuracy_before=before["top3_accuracy"],
                   accuracy_after=after["accuracy"], top3_accuracy_after=after["top3_accuracy"],
                   **({} if general is None else dict(general_eval=str(general_eval), n_general_blocks=len(general),
@@ -184,11 +189,12 @@ def _masked_scores(model, # A masked-language model
                    eval_masked, # Blocks with fixed masks
                    batch_size:int=32, # Blocks per forward pass
                   ) -> dict:
-    "Lesson 05's scores on the fixed masks, one pass: `eval_loss`, `perplexity`, `accuracy`, `top3_accuracy`, `n_tokens`."
+    """Lesson 05's scores on fixed masks (one set, or a list of draws: means and `*_std`): `eval_loss`, `perplexity`,
+    `accuracy`, `top3_accuracy`, `n_tokens`."""
     from mlm_course.evaluation import evaluate_perplexity
     scores = evaluate_perplexity(model, eval_masked, batch_size=batch_size, top_k=3)
-    scores["top3_accuracy"] = scores.pop("top_k_accuracy"); del scores["top_k"]
-    return scores
+    del scores["top_k"]
+    return {k.replace("top_k_", "top3_"): v for k, v in scores.items()}
 
 def _general_eval_set(path, tokenizer, block_size:int, seed:int):
     "WikiText (a raw file or folder) in blocks with fixed 15% masks: general English, to measure what is forgotten."
@@ -220,18 +226,19 @@ def evaluate_model(model:str, # A model directory written by `run`, or a hub id
                    mlm_probability:float=0.15, # Share of tokens to mask
                    seed:int=42, # Seed of the split and the masks
                    batch_size:int=32, # Blocks per forward pass
+                   mask_draws:int=3, # Score on this many mask draws (seeds seed, seed + 1, ...): mean and *_std
                   ) -> dict:
     "Perplexity and masked-token accuracy (top-1, top-3) of `model` on `dataset`'s validation split, deterministic masks."
     from mlm_course.data import load_corpus
     from mlm_course.tokenizer import load_tokenizer
     from mlm_course.chunking import make_blocks
-    from mlm_course.masking import fixed_eval_masks
+    from mlm_course.evaluation import eval_mask_draws
     from mlm_course.model import load_model
-    _check_settings(block_size, mlm_probability, 1, None, 1, batch_size)
+    _check_settings(block_size, mlm_probability, 1, None, 1, batch_size, mask_draws)
     tokenizer = load_tokenizer(model)
     corpus = load_corpus(dataset, text_column=text_column, seed=seed)
     blocks = make_blocks(corpus, tokenizer, block_size=block_size)
-    masked = fixed_eval_masks(blocks["validation"], tokenizer, mlm_probability=mlm_probability, seed=seed)
+    masked = eval_mask_draws(blocks["validation"], tokenizer, mask_draws, seed=seed, mlm_probability=mlm_probability)
     return dict(model=model, dataset=dataset, n_eval_blocks=len(blocks["validation"]),
                 **_masked_scores(load_model(model, tokenizer=tokenizer), masked, batch_size))
 
@@ -250,13 +257,13 @@ def fill_mask_cli(model:str, # A model directory written by `run`, or a hub id
 # %% ../nbs/09_cli.ipynb #2f81b1c8
 def _cmd_run(output_dir:str=None, model:str="course-base", dataset:str="builtin", text_column:str=None,
              block_size:int=None, mlm_probability:float=None, epochs:float=None, max_steps:int=None,
-             learning_rate:float=None, batch_size:int=None, seed:int=42, whole_word:bool=False,
+             learning_rate:float=None, batch_size:int=None, seed:int=42, whole_word:bool=False, mask_draws:int=3,
              general_eval:str=None, overwrite:bool=False, resume:bool=False, quiet:bool=False):
     return run_job(**locals())
 _cmd_run.__doc__ = run_job.__doc__
 
 def _cmd_evaluate(model:str=None, dataset:str="builtin", text_column:str=None, block_size:int=128,
-                  mlm_probability:float=0.15, seed:int=42, batch_size:int=32):
+                  mlm_probability:float=0.15, seed:int=42, batch_size:int=32, mask_draws:int=3):
     return evaluate_model(**locals())
 _cmd_evaluate.__doc__ = evaluate_model.__doc__
 

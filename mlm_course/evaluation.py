@@ -1,5 +1,5 @@
-"""Perplexity on fixed masks, pseudo-perplexity without masks, and perplexity per category: numbers you can
-compare across runs.
+"""Perplexity on fixed masks and its spread over mask draws, pseudo-perplexity without masks, and perplexity per
+category: numbers you can compare across runs.
 
 Docs: https://mlm-course.github.io/mlm_course/evaluation.html.md"""
 
@@ -23,8 +23,8 @@ from .training import masked_logits
 from .utils import DataError, ModelError
 
 # %% auto #0
-__all__ = ['eval_mode', 'masked_token_losses', 'evaluate_perplexity', 'masked_token_accuracy', 'pseudo_perplexity',
-           'perplexity_by', 'load_metric']
+__all__ = ['eval_mode', 'masked_token_losses', 'mean_and_std', 'MeanStd', 'over_draws', 'evaluate_perplexity', 'eval_mask_draws',
+           'masked_token_accuracy', 'pseudo_perplexity', 'perplexity_by', 'load_metric']
 
 # %% ../nbs/05_evaluation.ipynb #32b7848b
 @contextmanager
@@ -51,12 +51,12 @@ def _scored_logits(model:PreTrainedModel, batch:dict, scored:torch.Tensor) -> to
     except ModelError: return model(**batch).logits[scored]
 
 def _scored_batches(model:PreTrainedModel, eval_masked:Dataset, batch_size:int,
-                    tokenizer:PreTrainedTokenizerBase|None):
+                    tokenizer:PreTrainedTokenizerBase|None, collator=None):
     "One pass in eval mode over the pre-masked blocks, batch by batch: `labels`, the `scored` mask and their logits."
     if len(eval_masked) == 0: raise DataError("The evaluation set is empty", "pass at least one masked block")
     columns = ["input_ids", "attention_mask", "labels"]
     loader = DataLoader(eval_masked.select_columns(columns).with_format("torch"), batch_size=batch_size,
-                        collate_fn=_collator(eval_masked, tokenizer))
+                        collate_fn=collator or _collator(eval_masked, tokenizer))
     with eval_mode(model):
         for batch in loader:
             batch = {k: v.to(model.device) for k,v in batch.items()}
@@ -64,10 +64,10 @@ def _scored_batches(model:PreTrainedModel, eval_masked:Dataset, batch_size:int,
             scored = labels != -100
             yield labels, scored, _scored_logits(model, batch, scored)
 
-def _score_pass(model, eval_masked, batch_size, tokenizer, top_k:int|None=None):
+def _score_pass(model, eval_masked, batch_size, tokenizer, top_k:int|None=None, collator=None):
     "One pass: per block the summed cross-entropy and number of masked tokens; with `top_k`, first-guess and top-k hits."
     sums, counts, first, among = [], [], 0, 0
-    for labels, scored, logits in _scored_batches(model, eval_masked, batch_size, tokenizer):
+    for labels, scored, logits in _scored_batches(model, eval_masked, batch_size, tokenizer, collator):
         token_ce = torch.zeros(labels.shape, device=labels.device)
         token_ce[scored] = F.cross_entropy(logits.float(), labels[scored], reduction="none")
         sums.append(token_ce.sum(1).cpu()); counts.append(scored.sum(1).cpu())
@@ -84,6 +84,32 @@ def masked_token_losses(model:PreTrainedModel, # A masked-language model
     "Per block: the summed cross-entropy of its masked tokens and their number."
     return _score_pass(model, eval_masked, batch_size, tokenizer)[:2]
 
+# %% ../nbs/05_evaluation.ipynb #01619264
+def mean_and_std(values:list[float]) -> tuple[float, float]:
+    "Mean and sample standard deviation (n - 1 in the denominator; 0 for a single value)."
+    t = torch.tensor(values, dtype=torch.float64)
+    return float(t.mean()), float(t.std()) if len(t) > 1 else 0.0
+
+class MeanStd(float):
+    "A mean that remembers what it averages: it *is* the mean in arithmetic, and `.std`, `.values` give the spread."
+    def __new__(cls, values:list[float]): # The values of several runs (seeds, mask draws)
+        mean, std = mean_and_std(values)
+        self = super().__new__(cls, mean)
+        self.std, self.values = std, [float(v) for v in values]
+        return self
+    def __repr__(self): return f"{float(self):.4g} ± {self.std:.2g}"
+
+
+def over_draws(runs:list[dict]) -> dict:
+    "Scores of several runs in one dict: the mean of each number, `<name>_std` beside it, and `n_draws`."
+    out = {}
+    for k, v in runs[0].items():
+        if isinstance(v, float):
+            out[k], out[f"{k}_std"] = mean_and_std([r[k] for r in runs])
+        else: out[k] = v if all(r[k] == v for r in runs) else [r[k] for r in runs]
+    return {**out, "n_draws": len(runs)}
+
+
 # %% ../nbs/05_evaluation.ipynb #86400402
 def _perplexity(sums:torch.Tensor, counts:torch.Tensor) -> dict:
     n = int(counts.sum())
@@ -93,16 +119,34 @@ def _perplexity(sums:torch.Tensor, counts:torch.Tensor) -> dict:
     return dict(eval_loss=loss, perplexity=math.exp(loss), n_tokens=n)
 
 def evaluate_perplexity(model:PreTrainedModel, # A masked-language model
-                        eval_masked:Dataset, # Pre-masked blocks, e.g. from `fixed_eval_masks`
+                        eval_masked:Dataset|list[Dataset], # Pre-masked blocks (`fixed_eval_masks`), or one set per mask draw
                         batch_size:int=32, # Blocks per forward pass
                         tokenizer:PreTrainedTokenizerBase|None=None, # Pads blocks of unequal length
                         top_k:int|None=None, # Also score the first guesses, in the same pass (`masked_token_accuracy`)
+                        collator=None, # Batches the blocks, e.g. `mlm_collator(..., documents=True)`; default: padding
                        ) -> dict:
-    "Token-weighted mean cross-entropy over all masked tokens (`eval_loss`), its `perplexity` and `n_tokens`."
-    sums, counts, first, among = _score_pass(model, eval_masked, batch_size, tokenizer, top_k)
+    """Token-weighted mean cross-entropy over all masked tokens (`eval_loss`), its `perplexity` and `n_tokens`.
+    Given several mask draws (`eval_mask_draws`): each score's mean over the draws and, as `*_std`, its spread."""
+    if isinstance(eval_masked, (list, tuple)):
+        return over_draws([evaluate_perplexity(model, m, batch_size, tokenizer, top_k, collator) for m in eval_masked])
+    sums, counts, first, among = _score_pass(model, eval_masked, batch_size, tokenizer, top_k, collator)
     scores = _perplexity(sums, counts)
     if top_k: scores.update(accuracy=first / scores["n_tokens"], top_k_accuracy=among / scores["n_tokens"], top_k=top_k)
     return scores
+
+# %% ../nbs/05_evaluation.ipynb #2c51f601
+def eval_mask_draws(blocks:Dataset, # Blocks with `input_ids` (and usually `attention_mask`)
+                    tokenizer:PreTrainedTokenizerBase, # The tokenizer that made the blocks
+                    n_draws:int=3, # How many mask draws (seeds `seed`, `seed + 1`, ...)
+                    seed:int=0, # Seed of the first draw
+                    mlm_probability:float=0.15, # Share of tokens (or words) to predict
+                    whole_word:bool=False, # Select whole words instead of single tokens
+                   ) -> list[Dataset]:
+    "`fixed_eval_masks` with `n_draws` seeds: one pre-masked copy of `blocks` per draw."
+    if not isinstance(n_draws, int) or n_draws < 1:
+        raise DataError(f"n_draws must be a positive integer, got {n_draws!r}", "use e.g. 3")
+    return [fixed_eval_masks(blocks, tokenizer, mlm_probability, seed=seed + i, whole_word=whole_word)
+            for i in range(n_draws)]
 
 # %% ../nbs/05_evaluation.ipynb #b2d4f6a8
 def masked_token_accuracy(model:PreTrainedModel, # A masked-language model

@@ -1,5 +1,5 @@
-"""Choosing what the model must predict: 15% of the tokens, the 80/10/10 corruption, whole words, and fixed masks
-that make an evaluation repeatable.
+"""Choosing what the model must predict: 15% of the tokens, the 80/10/10 corruption, whole words, no example left
+without a mask, fixed masks that make an evaluation repeatable, and documents kept apart inside a block.
 
 Docs: https://mlm-course.github.io/mlm_course/masking.html.md"""
 
@@ -12,16 +12,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 import torch
 from datasets import Dataset, DatasetDict
-from tokenizers import BertWordPieceTokenizer
+from tokenizers import BertWordPieceTokenizer, SentencePieceUnigramTokenizer
 from transformers import (BertTokenizer, DataCollatorForLanguageModeling, DataCollatorForTokenClassification,
-                          PreTrainedTokenizerBase)
+                          PreTrainedTokenizerBase, XLMRobertaTokenizerFast)
+from .chunking import separator_id
 from .tokenizer import require_mask_token
 from .utils import ConfigError, DataError, ModelError
 
 # %% auto #0
-__all__ = ['BYTE_LEVEL_SPACES', 'OUTCOMES', 'padding_collator', 'word_start_table', 'word_starts', 'spread_to_words',
-           'MLMCollator', 'mlm_collator', 'mask_outcomes', 'plot_masked_batch', 'train_wordpiece_tokenizer',
-           'block_seed', 'fixed_eval_masks']
+__all__ = ['BYTE_LEVEL_SPACES', 'SENTENCEPIECE_SPACE', 'OUTCOMES', 'padding_collator', 'word_start_table', 'word_starts',
+           'spread_to_words', 'MLMCollator', 'mlm_collator', 'mask_outcomes', 'plot_masked_batch',
+           'train_wordpiece_tokenizer', 'train_sentencepiece_tokenizer', 'block_seed', 'fixed_eval_masks',
+           'document_attention']
 
 # %% ../nbs/02_masking.ipynb #d8d97a5d
 def padding_collator(tokenizer:PreTrainedTokenizerBase, # Tokenizer whose pad token fills `input_ids`
@@ -32,8 +34,9 @@ def padding_collator(tokenizer:PreTrainedTokenizerBase, # Tokenizer whose pad to
 
 # %% ../nbs/02_masking.ipynb #1a9ebf6f
 BYTE_LEVEL_SPACES = "ĠĊĉčċČ"  # how byte-level BPE writes a space, "\n", "\t", "\r", "\v" and "\f"
+SENTENCEPIECE_SPACE = "▁"  # how SentencePiece (XLM-R, ALBERT, DeBERTa-v2) marks a word's first piece
 
-def word_start_table(tokenizer:PreTrainedTokenizerBase, # A byte-level BPE or WordPiece tokenizer
+def word_start_table(tokenizer:PreTrainedTokenizerBase, # A byte-level BPE, WordPiece or SentencePiece tokenizer
                     ) -> torch.Tensor:
     "A boolean table over the vocabulary: does this token start a word?"
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -43,8 +46,10 @@ def word_start_table(tokenizer:PreTrainedTokenizerBase, # A byte-level BPE or Wo
         starts = [not t.startswith(prefix) for t in tokens]
     elif backend is not None and "ByteLevel" in str(backend.pre_tokenizer):
         starts = [t[:1] in BYTE_LEVEL_SPACES for t in tokens]
+    elif backend is not None and "Metaspace" in str(backend.pre_tokenizer):
+        starts = [t.startswith(SENTENCEPIECE_SPACE) for t in tokens]
     else:
-        raise ModelError(f"Whole-word masking knows byte-level BPE (RoBERTa) and WordPiece (BERT) tokenizers, "
+        raise ModelError(f"Whole-word masking knows byte-level BPE (RoBERTa), WordPiece (BERT) and SentencePiece (XLM-R) tokenizers, "
                          f"not {type(tokenizer).__name__}", "pass whole_word=False to mask single tokens")
     return torch.tensor(starts)
 
@@ -69,17 +74,19 @@ def spread_to_words(at_starts:torch.Tensor, # (batch, length) values read at eac
 # %% ../nbs/02_masking.ipynb #46ea718e
 @dataclass
 class MLMCollator(DataCollatorForLanguageModeling):
-    "`DataCollatorForLanguageModeling` that can mask whole words of grouped blocks, and only pads pre-masked examples."
+    "`DataCollatorForLanguageModeling` that masks whole words of grouped blocks, never leaves an example without a mask, and only pads pre-masked examples."
     whole_word: bool = False # Select words rather than tokens (all of a word's tokens or none), keeping 80/10/10
+    never_empty: bool = True # Give every example with a maskable token at least one selected token (or word)
+    documents: bool = False # Keep attention and positions inside each document of a block (`document_attention`)
+    position_offset: int = 0 # The model's first position id (`position_offset(model)`: 2 for RoBERTa, 0 for BERT)
 
     def __post_init__(self):
         super().__post_init__()
         self.padder = padding_collator(self.tokenizer, self.pad_to_multiple_of)
-        if self.whole_word:
-            if self.return_tensors != "pt":
-                raise ConfigError("Whole-word masking is implemented for PyTorch tensors only", 'use return_tensors="pt"')
-            self.starts_table = word_start_table(self.tokenizer)
-            self.special_ids = torch.tensor(self.tokenizer.all_special_ids)
+        if self.return_tensors != "pt":
+            raise ConfigError("MLMCollator masks PyTorch tensors only", 'use return_tensors="pt"')
+        self.starts_table = word_start_table(self.tokenizer) if self.whole_word else None
+        self.special_ids = torch.tensor(self.tokenizer.all_special_ids)
 
     def create_rng(self, return_tensors=None):
         "Seed the generator; outside a DataLoader worker any process (a pool, a parallel test) uses `seed` as is."
@@ -88,21 +95,34 @@ class MLMCollator(DataCollatorForLanguageModeling):
         else: super().create_rng(return_tensors)
 
     def torch_call(self, examples):
-        "Mask and pad a list of examples; examples that already have `labels` are only padded."
-        if isinstance(examples[0], Mapping) and "labels" in examples[0]: return self.padder(examples)
-        return super().torch_call(examples)
+        "Mask and pad a list of examples (examples that already have `labels` are only padded); then `documents`."
+        premasked = isinstance(examples[0], Mapping) and "labels" in examples[0]
+        batch = self.padder(examples) if premasked else super().torch_call(examples)
+        if not self.documents: return batch
+        originals = torch.where(batch["labels"] == -100, batch["input_ids"], batch["labels"])  # before corruption
+        return {**batch, **document_attention(originals, batch["attention_mask"], separator_id(self.tokenizer),
+                                              self.position_offset)}
+
+    def one_per_empty_row(self, selected, candidates):
+        "(batch, length) True at one random candidate of each row that has candidates but nothing selected."
+        empty = ~selected.any(1) & candidates.any(1)
+        pick = torch.zeros_like(selected)
+        if empty.any():  # rare in 128-token blocks, so the usual draws stay exactly those of the parent class
+            scores = torch.rand(selected.shape, generator=self.generator).masked_fill(~candidates, -1)
+            pick[empty, scores[empty].argmax(1)] = True
+        return pick
 
     def torch_mask_tokens(self, inputs, special_tokens_mask=None, offset_mapping=None):
         "Select tokens (or whole words) and corrupt them 80/10/10; returns `(inputs, labels)`."
-        if not self.whole_word: return super().torch_mask_tokens(inputs, special_tokens_mask, offset_mapping)
         labels = inputs.clone()
         special = torch.isin(inputs, self.special_ids)
         if special_tokens_mask is not None: special |= torch.as_tensor(special_tokens_mask, dtype=torch.bool)
-        starts = word_starts(inputs, special, self.starts_table)
+        starts = word_starts(inputs, special, self.starts_table) if self.whole_word else torch.ones_like(special)
         def draw_words(p): # one coin per word, tossed at its first token and copied to the rest of the word
             coins = torch.bernoulli(torch.full(inputs.shape, p), generator=self.generator).bool()
             return spread_to_words(coins & starts & ~special, starts)
         selected = draw_words(self.mlm_probability)
+        if self.never_empty: selected |= spread_to_words(self.one_per_empty_row(selected, starts & ~special), starts)
         labels[~selected] = -100
         replaced = draw_words(self.mask_replace_prob) & selected
         inputs[replaced] = self.tokenizer.mask_token_id
@@ -118,6 +138,9 @@ def mlm_collator(tokenizer:PreTrainedTokenizerBase, # An MLM tokenizer (it must 
                  whole_word:bool=False, # Select whole words instead of single tokens
                  pad_to_multiple_of:int|None=None, # Round the padded length up to a multiple of this
                  seed:int|None=None, # Seed the collator's own generator (None: torch's global one)
+                 never_empty:bool=True, # At least one selected token (or word) in every example that has one to give
+                 documents:bool=False, # Keep attention and positions inside each document (`document_attention`)
+                 position_offset:int=0, # The model's first position id, with `documents` (RoBERTa: 2)
                 ) -> MLMCollator:
     "A collator that pads a batch to its longest example and masks it for MLM: 80% `<mask>`, 10% random, 10% kept."
     if isinstance(mlm_probability, bool) or not isinstance(mlm_probability, (int, float)) or not 0 < mlm_probability < 1:
@@ -125,7 +148,8 @@ def mlm_collator(tokenizer:PreTrainedTokenizerBase, # An MLM tokenizer (it must 
                           "pass a share such as 0.15 (15% of the tokens)")
     require_mask_token(tokenizer)
     return MLMCollator(tokenizer, mlm_probability=float(mlm_probability), whole_word=whole_word,
-                       pad_to_multiple_of=pad_to_multiple_of, seed=seed)
+                       pad_to_multiple_of=pad_to_multiple_of, seed=seed, never_empty=never_empty, documents=documents,
+                       position_offset=position_offset)
 
 # %% ../nbs/02_masking.ipynb #1a894c9d
 OUTCOMES = ("not selected", "masked", "replaced", "kept")
@@ -184,6 +208,16 @@ def train_wordpiece_tokenizer(texts, # Iterable of training strings
                                   special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     return BertTokenizer(tokenizer_object=wordpiece._tokenizer, do_lower_case=lowercase)
 
+# %% ../nbs/02_masking.ipynb #ff87e6f6
+def train_sentencepiece_tokenizer(texts, # Iterable of training strings
+                                  vocab_size:int=3000, # Vocabulary size, special tokens included
+                                 ) -> XLMRobertaTokenizerFast:
+    "Train an XLM-R-style SentencePiece Unigram tokenizer (`▁` marks a word's first piece) as an offline stand-in."
+    unigram = SentencePieceUnigramTokenizer()
+    unigram.train_from_iterator(texts, vocab_size=vocab_size, show_progress=False, unk_token="<unk>",
+                                special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    return XLMRobertaTokenizerFast(tokenizer_object=unigram._tokenizer)
+
 # %% ../nbs/02_masking.ipynb #2f71a401
 def block_seed(input_ids, # One block's token ids
                seed:int, # The evaluation seed
@@ -213,3 +247,22 @@ def fixed_eval_masks(blocks:Dataset, # Blocks with `input_ids` (and usually `att
         attention = batch.get("attention_mask") or [[1]*len(ids) for ids in batch["input_ids"]]
         return {"input_ids": list(inputs), "attention_mask": attention, "labels": list(labels)}
     return blocks.map(mask_batch, batched=True, remove_columns=blocks.column_names, desc="Fixing evaluation masks")
+
+# %% ../nbs/02_masking.ipynb #46098d7e
+def document_attention(input_ids:torch.Tensor, # (batch, length) original token ids (not corrupted)
+                       attention_mask:torch.Tensor, # (batch, length) 1 for tokens, 0 for padding
+                       sep_id:int, # The token that ends a document (`separator_id(tokenizer)`)
+                       position_offset:int=0, # The model's first position id (RoBERTa: 2)
+                      ) -> dict:
+    "`position_ids` that restart at each document, and a (batch, 1, length, length) additive mask within documents."
+    B, L = input_ids.shape
+    ends = input_ids == sep_id
+    starts = torch.ones_like(ends)
+    starts[:, 1:] = ends[:, :-1]  # a document starts at the block's first token and after each separator
+    document = starts.long().cumsum(1)
+    positions = torch.arange(L, device=input_ids.device).expand(B, L)
+    first = torch.where(starts, positions, 0).cummax(1).values
+    same = (document[:, :, None] == document[:, None, :]) & attention_mask.bool()[:, None, :]
+    same |= torch.eye(L, dtype=torch.bool, device=input_ids.device)  # padding rows attend to themselves: no NaN
+    mask = torch.zeros(B, 1, L, L, device=input_ids.device).masked_fill(~same[:, None], torch.finfo(torch.float32).min)
+    return dict(position_ids=positions - first + position_offset, attention_mask=mask)

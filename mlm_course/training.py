@@ -19,7 +19,7 @@ from .utils import ConfigError, ModelError
 
 # %% auto #0
 __all__ = ['TRAINING_PRESETS', 'mlm_training_args', 'last_layer_at', 'hidden_at', 'mlm_head', 'masked_logits', 'sparse_mlm_loss',
-           'SparseMLMTrainer', 'make_trainer', 'plot_loss_curves']
+           'SparseMLMTrainer', 'position_offset', 'make_trainer', 'plot_loss_curves']
 
 # %% ../nbs/04_training.ipynb #8631ff5f
 TRAINING_PRESETS = {
@@ -74,7 +74,7 @@ def _is_bert_layer(layer) -> bool:
 
 def last_layer_at(layer, # A BERT/RoBERTa encoder layer
                   hidden:torch.Tensor, # (batch, length, width) input of the layer
-                  attention_mask:torch.Tensor|None, # (batch, length), 0 = padding; None: no padding
+                  attention_mask:torch.Tensor|None, # (batch, length), 0 = padding, or a 4-D additive mask; None: none
                   scored:torch.Tensor, # (batch, length) bool: the rows to compute
                  ) -> torch.Tensor:
     "The layer's output at the `scored` positions only, shape (n_scored, width): keys and values from every position."
@@ -90,7 +90,9 @@ def last_layer_at(layer, # A BERT/RoBERTa encoder layer
     q = att.query(x_in).view(B, M, H, d).transpose(1, 2)
     k, v = (f(hidden).view(B, L, H, d).transpose(1, 2) for f in (att.key, att.value))
     scores = (q * att.scaling) @ k.transpose(-1, -2)                                    # (B, H, M, L)
-    if attention_mask is not None: scores = scores.masked_fill(~attention_mask.bool()[:, None, None, :], float("-inf"))
+    if attention_mask is not None and attention_mask.dim() == 4:  # additive, per query row: take our rows of it
+        scores = scores + attention_mask.gather(2, order[:, None, :, None].expand(B, 1, M, L))
+    elif attention_mask is not None: scores = scores.masked_fill(~attention_mask.bool()[:, None, None, :], float("-inf"))
     probs = scores.softmax(-1)
     p = att.dropout.p if att.training else 0.0
     if p:  # the full layer drops out its (B, H, L, L) attention probabilities: same draws, our rows of them
@@ -114,7 +116,8 @@ def hidden_at(model:PreTrainedModel, # A masked-language model
               scored:torch.Tensor, # (batch, length) bool: the positions to predict
              ) -> torch.Tensor:
     "The encoder's output at the `scored` positions, (n_scored, width): BERT-style last layers run on those rows only."
-    encoder_inputs = {k: v for k,v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    encoder_inputs = {k: v for k,v in inputs.items()
+                      if k in ("input_ids", "attention_mask", "token_type_ids", "position_ids")}
     encoder = getattr(model.base_model, "encoder", None)
     if encoder is None or not _is_bert_layer(encoder.layer[-1]):
         return model.base_model(**encoder_inputs)[0][scored]
@@ -179,6 +182,12 @@ class SparseMLMTrainer(Trainer):
             loss = loss * self.accelerator.num_processes  # as Trainer.compute_loss does for models' own losses
         return (loss, MaskedLMOutput(loss=loss)) if return_outputs else loss
 
+# %% ../nbs/04_training.ipynb #7ded6fbc
+def position_offset(model:PreTrainedModel) -> int: # A masked-language model
+    "The model's first position id: `padding_idx + 1` for RoBERTa-style embeddings (2), else 0 (BERT)."
+    padding_idx = getattr(getattr(model.base_model, "embeddings", None), "padding_idx", None)
+    return 0 if padding_idx is None else padding_idx + 1
+
 # %% ../nbs/04_training.ipynb #90221c37
 def make_trainer(model:PreTrainedModel, # A masked-language model
                  tokenizer:PreTrainedTokenizerBase, # Its tokenizer
@@ -189,11 +198,14 @@ def make_trainer(model:PreTrainedModel, # A masked-language model
                  whole_word:bool=False, # Mask whole words
                  mlm_probability:float=0.15, # Share of tokens to mask
                  seed:int|None=None, # Seed for data order and training masks (None: keep `args.seed`)
+                 documents:bool=False, # Keep attention and positions inside each document of a block (lesson 02)
                 ) -> Trainer:
     "A `Trainer` (sparse by default) with the masking collator and the evaluation set."
     if eval_blocks is None and args.eval_strategy != IntervalStrategy.NO: args.eval_strategy = IntervalStrategy.NO
     if seed is not None: args.seed = seed  # the Trainer seeds torch's generator with it, which the collator uses
-    collator = mlm_collator(tokenizer, mlm_probability=mlm_probability, whole_word=whole_word)
+
+    collator = mlm_collator(tokenizer, mlm_probability=mlm_probability, whole_word=whole_word, documents=documents,
+                            position_offset=position_offset(model))
     cls = SparseMLMTrainer if sparse else Trainer
     trainer = cls(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
                   data_collator=collator, processing_class=tokenizer)

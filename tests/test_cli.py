@@ -5,7 +5,8 @@ import pytest
 
 REPORT_KEYS = {"model", "dataset", "n_train_blocks", "n_eval_blocks", "block_size", "mlm_probability",
                "train_runtime_s", "train_samples_per_second", "eval_loss_before", "perplexity_before",
-               "eval_loss_after", "perplexity_after", "fill_mask"}
+               "eval_loss_after", "perplexity_after", "fill_mask", "perplexity_before_std", "perplexity_after_std",
+               "n_mask_draws"}
 
 
 def mlm_course(*args, check=True):
@@ -38,6 +39,8 @@ def test_run_writes_report_model_and_figure(tiny_run):
     assert (report["mlm_probability"], report["train_mlm_probability"], report["learning_rate"]) == (0.15, 0.15, 5e-4)
     assert "general_perplexity_before" not in report  # only with --general-eval
     assert (tiny_run/"loss_curve.png").stat().st_size > 1000
+    assert report["n_mask_draws"] == 3  # perplexity with its spread over 3 evaluation mask draws
+    assert 0 < report["perplexity_after_std"] < 0.2 * report["perplexity_after"]
     assert (tiny_run/"model.safetensors").exists() and (tiny_run/"config.json").exists()
     assert not list(tiny_run.glob("*.bin")), "weights must be saved as safetensors only"
 
@@ -86,6 +89,9 @@ def test_evaluate_and_fill_mask_subcommands(tiny_run):
     assert ev["perplexity"] == pytest.approx(report["perplexity_after"], rel=1e-4)  # same deterministic masks
     assert ev["accuracy"] == pytest.approx(report["accuracy_after"], abs=0.01)
     assert ev["top3_accuracy"] == pytest.approx(report["top3_accuracy_after"], abs=0.01)
+    assert ev["perplexity_std"] == pytest.approx(report["perplexity_after_std"], rel=1e-3) and ev["n_draws"] == 3
+    one = json.loads(mlm_course("evaluate", "--model", tiny_run, "--mask-draws", 1).stdout)
+    assert one["perplexity_std"] == 0 and one["perplexity"] != pytest.approx(ev["perplexity"], rel=1e-6)
     fm = json.loads(mlm_course("fill-mask", "--model", tiny_run, "--text", "Return the <mask> value.", "--top-k", 4).stdout)
     assert len(fm[0]["predictions"]) == 4
 
@@ -101,6 +107,7 @@ def test_refuses_to_mix_runs(tiny_run):
 @pytest.mark.parametrize("args,message", [
     (["--mlm-probability", "1.5"], "mlm-probability"),
     (["--block-size", "0"], "block-size"),
+    (["--mask-draws", "0"], "mask-draws"),
     (["--dataset", "/no/such/file.jsonl"], "no/such/file.jsonl"),
 ])
 def test_bad_settings_fail_in_one_line(tmp_path, args, message):

@@ -4,8 +4,9 @@ import pytest
 import torch
 from datasets import Dataset
 from mlm_course.data import builtin_corpus
+from transformers import DataCollatorForLanguageModeling
 from mlm_course.masking import (OUTCOMES, fixed_eval_masks, mask_outcomes, mlm_collator, padding_collator,
-                                train_wordpiece_tokenizer)
+                                train_sentencepiece_tokenizer, train_wordpiece_tokenizer)
 from mlm_course.tokenizer import offline_tokenizer
 from mlm_course.utils import ConfigError, ModelError
 
@@ -20,6 +21,9 @@ def bpe(): return offline_tokenizer()
 
 @pytest.fixture(scope="module")
 def wordpiece(texts): return train_wordpiece_tokenizer(texts, vocab_size=3000)
+
+@pytest.fixture(scope="module")
+def sentencepiece(texts): return train_sentencepiece_tokenizer(texts, vocab_size=3000)
 
 
 def documents(tokenizer, texts):
@@ -92,15 +96,46 @@ def test_whole_words_all_or_nothing_byte_level(bpe, texts):
     assert n_words > 50_000
 
 
-def test_whole_words_all_or_nothing_wordpiece(wordpiece, texts):
-    enc, examples = documents(wordpiece, texts)
-    orig, inputs, labels = collate_all(mlm_collator(wordpiece, whole_word=True, seed=2), examples)
+@pytest.mark.parametrize("kind", ["wordpiece", "sentencepiece"])
+def test_whole_words_all_or_nothing_by_word_ids(request, texts, kind):
+    "WordPiece (`##` continues a word) and SentencePiece (`▁` starts one), against the tokenizer's own word ids."
+    tokenizer = request.getfixturevalue(kind)
+    enc, examples = documents(tokenizer, texts)
+    orig, inputs, labels = collate_all(mlm_collator(tokenizer, whole_word=True, seed=2), examples)
     n_words = sum(assert_all_or_nothing(enc.word_ids(i), labels[i, :len(enc["input_ids"][i])] != -100)
                   for i in range(len(texts)))
     assert n_words > 50_000
-    selected, parts = shares(wordpiece, orig, inputs, labels)
+    selected, parts = shares(tokenizer, orig, inputs, labels)
     assert abs(selected - 0.15) < 0.005 and abs(parts["masked"] - 0.8) < 0.01, (selected, parts)
-    assert (labels[~eligible(wordpiece, orig)] == -100).all()
+    assert (labels[~eligible(tokenizer, orig)] == -100).all()
+
+
+def short_examples(tokenizer, texts, length=12):
+    "Pieces of exactly `length` tokens (<s>, length - 2 tokens, </s>): each is empty with probability 0.85**10."
+    n = length - 2
+    ids = tokenizer(texts, add_special_tokens=False, return_attention_mask=False, verbose=False)["input_ids"]
+    return [{"input_ids": [tokenizer.cls_token_id] + x[i:i+n] + [tokenizer.sep_token_id]}
+            for x in ids for i in range(0, len(x) - n + 1, n)]
+
+
+@pytest.mark.parametrize("whole_word", [False, True])
+def test_never_empty_keeps_80_10_10(bpe, texts, whole_word):
+    examples = short_examples(bpe, texts)
+    orig, inputs, labels = collate_all(mlm_collator(bpe, whole_word=whole_word, seed=4), examples)
+    assert ((labels != -100).sum(1) > 0).all(), "an example has no selected token"
+    selected, parts = shares(bpe, orig, inputs, labels)
+    assert 0.15 < selected < 0.25, selected  # short examples get a few more selections, never fewer
+    assert abs(parts["masked"] - 0.8) < 0.01 and abs(parts["replaced"] - 0.1) < 0.01 and abs(parts["kept"] - 0.1) < 0.01, parts
+
+
+def test_never_empty_off_leaves_empty_rows_and_matches_hugging_face(bpe, texts):
+    "Control: without the option about 20% of 12-token examples are empty, and the draws are the parent class's."
+    examples = short_examples(bpe, texts)[:3000]
+    _, _, labels = collate_all(mlm_collator(bpe, seed=5, never_empty=False), examples)
+    assert abs(((labels != -100).sum(1) == 0).float().mean().item() - 0.85**10) < 0.03
+    batch = [dict(e) for e in examples[:BATCH]]
+    ours, theirs = mlm_collator(bpe, seed=6, never_empty=False)(batch), DataCollatorForLanguageModeling(bpe, seed=6)(batch)
+    assert torch.equal(ours["input_ids"], theirs["input_ids"]) and torch.equal(ours["labels"], theirs["labels"])
 
 
 def test_token_level_splits_words(bpe, texts):

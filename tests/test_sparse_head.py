@@ -137,3 +137,41 @@ def test_embedding_gradient_stays_dense(tie):
     for p in (model.roberta.embeddings.word_embeddings.weight, model.lm_head.decoder.weight):
         assert p.grad is not None and p.grad.layout == torch.strided
     assert not model.roberta.embeddings.word_embeddings.sparse, "the embedding is restored"
+
+
+def documents_batch(model, seed=2):
+    "`masked_batch` with separators (id 2) splitting each row into documents, as `mlm_collator(documents=True)` sees it."
+    from mlm_course.masking import document_attention
+    from mlm_course.training import position_offset
+    batch = masked_batch(seed)
+    batch["input_ids"][:, [11, 30]] = 2; batch["labels"][:, [11, 30]] = -100  # three documents per row
+    return {**batch, **document_attention(batch["input_ids"], batch["attention_mask"], 2, position_offset(model))}
+
+
+@pytest.mark.parametrize("arch", ["roberta", "bert"])
+def test_documents_apart_sparse_equals_dense(arch):
+    torch.manual_seed(0)
+    model = MODELS[arch]().eval()
+    batch = documents_batch(model)
+    dense = model(**batch).loss; dense.backward(); g_dense = grads(model); model.zero_grad()
+    sparse = sparse_mlm_loss(model, batch); sparse.backward(); g_sparse = grads(model)
+    torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=0)
+    for name in g_dense:
+        torch.testing.assert_close(g_sparse[name], g_dense[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+@pytest.mark.parametrize("arch", ["roberta", "bert"])
+def test_documents_apart_equals_each_document_alone(arch):
+    "Oracle: within a packed row, each document's logits are those of the document run on its own (positions reset)."
+    torch.manual_seed(0)
+    model = MODELS[arch]().eval()
+    batch = documents_batch(model)
+    with torch.no_grad():
+        packed = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       position_ids=batch["position_ids"]).logits
+        for a, b in [(0, 12), (12, 31), (31, 48)]:  # documents of row 1 (row 0 has padding at the end)
+            alone = model(input_ids=batch["input_ids"][1:2, a:b]).logits
+            torch.testing.assert_close(packed[1:2, a:b], alone, rtol=1e-4, atol=1e-5)
+        wrong = model(input_ids=batch["input_ids"][1:2, 12:31], position_ids=torch.arange(19)[None]).logits
+        if arch == "roberta":  # RoBERTa's positions start at padding_idx + 1 = 2: counting from 0 is another input
+            assert (packed[1:2, 12:31] - wrong).abs().max() > 1e-3

@@ -13,6 +13,7 @@ copyright = "mlm_course developers"
 
 extensions = ["myst_nb", "sphinx.ext.githubpages"]
 nb_execution_mode = "off"  # render the outputs committed with the notebooks
+nb_render_markdown_format = "myst"  # text/markdown outputs may hold tables (CommonMark has none: they showed as raw |---|)
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3
 html_math_renderer = "mathml"

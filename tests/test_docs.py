@@ -86,6 +86,8 @@ PAGE_FACTS = """() => ({
   code: Array.from(document.querySelectorAll('.cell_input pre')).map(p => p.innerText.trim()),
   outputs: document.querySelectorAll('.cell_output').length,
   figures: document.querySelectorAll('.cell_output img').length,
+  output_tables: document.querySelectorAll('.cell_output table').length,
+  raw_tables: Array.from(document.querySelectorAll('.cell_output')).filter(o => /\|\s*-{3,}/.test(o.innerText)).length,
   nav: Array.from(document.querySelectorAll('.bd-sidebar-primary a.reference')).map(a => a.href),
 })"""
 
@@ -174,6 +176,17 @@ def test_lessons_show_code_outputs_and_no_directives_or_hidden_cells(crawl, site
             assert not code or code not in facts["code"], f"{nb_path.name}: a hidden/exported cell is shown:\n{code}"
         if nb_path in LESSONS:
             assert facts["outputs"] > 0, f"{nb_path.name}: its page shows no code output (run nbdev-test --save)"
+
+
+def test_markdown_outputs_render_as_tables(crawl, site):
+    "A cell whose output is a markdown table (text/markdown) shows an HTML table, not raw `|---|` text."
+    for nb_path in NOTEBOOKS:
+        nb = nbformat.read(nb_path, as_version=4)
+        n_tables = sum("|---" in "".join(o.get("data", {}).get("text/markdown", ""))
+                       for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        facts = crawl[page_url(site, bd.page_name(nb_path))]
+        assert facts["output_tables"] >= n_tables, f"{nb_path.name}: {n_tables} markdown tables, {facts['output_tables']} rendered"
+        assert facts["raw_tables"] == 0, f"{nb_path.name}: an output shows a raw markdown table"
 
 
 def test_api_reference_from_show_doc(crawl, site):

@@ -261,7 +261,7 @@ def document_attention(input_ids:torch.Tensor, # (batch, length) original token 
     starts[:, 1:] = ends[:, :-1]  # a document starts at the block's first token and after each separator
     document = starts.long().cumsum(1)
     positions = torch.arange(L, device=input_ids.device).expand(B, L)
-    first = torch.where(starts, positions, 0).cummax(1).values
+    first = spread_to_words(positions, starts)  # each token gets the position where its document starts
     same = (document[:, :, None] == document[:, None, :]) & attention_mask.bool()[:, None, :]
     same |= torch.eye(L, dtype=torch.bool, device=input_ids.device)  # padding rows attend to themselves: no NaN
     mask = torch.zeros(B, 1, L, L, device=input_ids.device).masked_fill(~same[:, None], torch.finfo(torch.float32).min)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from transformers import RobertaForMaskedLM
 from mlm_course.model import flops_per_token
-from mlm_course.training import sparse_mlm_loss
+from mlm_course.sparse import sparse_mlm_loss
 from .common import BLOCK_SIZE, distilroberta_config
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}  # dense, SXM where it matters

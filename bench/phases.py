@@ -149,7 +149,7 @@ def _trainer(side:str, model, args, train_blocks, eval_blocks, tokenizer):
 
 def _ours_trainer(model, args, train_blocks, eval_blocks, tokenizer):
     from mlm_course.masking import mlm_collator
-    from mlm_course.training import SparseMLMTrainer
+    from mlm_course.sparse import SparseMLMTrainer
     return _recording(SparseMLMTrainer)(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
                                         data_collator=mlm_collator(tokenizer, seed=MASK_SEED), processing_class=tokenizer)
 

@@ -13,7 +13,8 @@ Modules:
 - `mlm_course.model`: Load a pretrained masked-language model, or build a small one offline; count its parameters and see where the compute goes.
 - `mlm_course.pretraining`: How the course's own pretrained model was made: a byte-level BPE tokenizer and a small RoBERTa pre-trained on 23.7M words of Wikipedia, its shape chosen by a sweep at a fixed budget, rebuilt by one command.
 - `mlm_course.scaling`: When one CPU or GPU is no longer enough: memory arithmetic, several GPUs and nodes with `torchrun` / `accelerate launch`, corpora streamed instead of loaded, and preprocessing on several processes.
+- `mlm_course.sparse`: The LM head, and most of the last encoder layer, run only on the ~15% of positions that the masked-LM loss scores: the model's own loss and gradients, for less compute.
 - `mlm_course.study`: Three recipe choices measured one at a time on the course's main job: the masking rate (15%, 30%, 40%), whole words or single tokens, and attention across document joins. Same model, data, steps and evaluation masks; three seeds each.
-- `mlm_course.training`: The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and sparse prediction: the LM head and the last encoder layer skip the 85% of positions the loss never looks at."""
+- `mlm_course.training`: The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and a masked-LM loss that runs the LM head only on the masked positions."""
 
 __version__ = "0.1.0"

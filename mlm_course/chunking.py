@@ -198,14 +198,14 @@ def check_block_size(block_size:int, # Requested tokens per block
 def make_blocks(dataset_dict:DatasetDict, # Splits of documents with a `text_column`
                 tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
                 block_size:int=128, # Tokens per block
-                strategy:str="group", # "group" (concatenate and group), "overflow" or "truncate"
+                strategy:str="group", # "group" (concatenate and group), "overflow", or "pad" (one padded block per document)
                 num_proc:int|None=None, # Processes for `Dataset.map`
                 text_column:str="text", # Column holding the text
                 remainder:str="drop", # "group" only: "drop" or "pad" the final piece shorter than a block
                ) -> DatasetDict:
     "Cut every split into blocks of `block_size` tokens with `input_ids` and `attention_mask`."
     check_block_size(block_size, tokenizer)
-    fns = {"group": concat_and_group, "overflow": overflow_chunks, "truncate": pad_and_truncate}
+    fns = {"group": concat_and_group, "overflow": overflow_chunks, "pad": pad_and_truncate}
     if strategy not in fns: raise ConfigError(f"Unknown chunking strategy {strategy!r}", f"use one of {list(fns)}")
     kw = dict(remainder=remainder) if strategy == "group" else {}
     out = DatasetDict({k: fns[strategy](v, tokenizer, block_size, text_column=text_column, num_proc=num_proc, **kw)

@@ -9,7 +9,7 @@ Docs: https://mlm-course.github.io/mlm_course/data.html.md"""
 from __future__ import annotations
 import importlib, inspect, json, subprocess, sys, tempfile, warnings
 from pathlib import Path
-from datasets import Dataset, DatasetDict, List, Value, load_dataset
+from datasets import Dataset, DatasetDict, List, Value, concatenate_datasets, load_dataset
 from typing import Callable
 from .utils import ConfigError, DataError
 
@@ -178,8 +178,14 @@ def load_corpus(source:str="builtin", # "builtin", "eli5_category", a local file
                 seed:int=42, # Seed of the split
                 data_files:str|Path|None=None, # "eli5_category": a local release file or folder instead of the
                                                # download; a hub id: passed on to `load_dataset`
+                name:str|None=None, # Configuration of a hub dataset
+                validation:str|None=None, # A local file to use as the validation split, instead of holding out
                ) -> DatasetDict:
     "Any corpus as a `DatasetDict` with `train` and `validation` splits of non-blank `text`."
+    if validation is not None:  # two files: nothing to split
+        train = load_corpus(source, text_column, text_fn, test_size, seed, data_files, name)
+        held = _with_text(_read_local(Path(validation).expanduser()), text_column, text_fn)
+        return DatasetDict(train=concatenate_datasets([train["train"], train["validation"]]), validation=held)
     if source == "builtin": return builtin_corpus(seed=seed)
     if source == "eli5_category":
         return prepare_eli5(load_eli5("train[:5000]", data_files=data_files), test_size=test_size, seed=seed)
@@ -188,7 +194,7 @@ def load_corpus(source:str="builtin", # "builtin", "eli5_category", a local file
             raise ConfigError("data_files is only for a hub dataset or eli5_category", "pass the local file as source")
         ds = _read_local(Path(source).expanduser())
     else:
-        try: ds = load_dataset(source, data_files=data_files, split="train")
+        try: ds = load_dataset(source, name, data_files=data_files, split="train")
         except Exception as e:
             raise DataError(f"Could not load the hub dataset '{source}' ({type(e).__name__})",
                             "check the id and your connection, or pass a local file") from e

@@ -8,7 +8,6 @@ Docs: https://mlm-course.github.io/mlm_course/evaluation.html.md"""
 # %% ../nbs/05_evaluation.ipynb #02bec16e
 from __future__ import annotations
 import math
-from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from pathlib import Path
@@ -19,22 +18,12 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, default_data_
 from .chunking import make_blocks
 from .masking import fixed_eval_masks, padding_collator
 from .tokenizer import require_mask_token
-from .training import masked_logits
-from .utils import DataError, ModelError
+from .sparse import masked_logits, sparse_supported
+from .utils import DataError, eval_mode
 
 # %% auto #0
-__all__ = ['eval_mode', 'masked_token_losses', 'mean_and_std', 'MeanStd', 'over_draws', 'evaluate_perplexity', 'eval_mask_draws',
+__all__ = ['masked_token_losses', 'mean_and_std', 'MeanStd', 'over_draws', 'evaluate_perplexity', 'eval_mask_draws',
            'masked_token_accuracy', 'pseudo_perplexity', 'perplexity_by', 'load_metric']
-
-# %% ../nbs/05_evaluation.ipynb #32b7848b
-@contextmanager
-def eval_mode(model:torch.nn.Module): # Model to run without dropout and without gradients
-    "Run `model` in eval mode under `torch.inference_mode()`, then restore its previous train/eval mode."
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode(): yield model
-    finally: model.train(was_training)
 
 # %% ../nbs/05_evaluation.ipynb #2b9a3046
 def _collator(eval_masked:Dataset, tokenizer:PreTrainedTokenizerBase|None):
@@ -45,11 +34,6 @@ def _collator(eval_masked:Dataset, tokenizer:PreTrainedTokenizerBase|None):
                         "pass tokenizer=... (its pad token fills the short blocks)")
     return default_data_collator
 
-def _scored_logits(model:PreTrainedModel, batch:dict, scored:torch.Tensor) -> torch.Tensor:
-    "Logits at the scored positions: the LM head on those rows only when we know the head, else the full output."
-    try: return masked_logits(model, batch, scored)
-    except ModelError: return model(**batch).logits[scored]
-
 def _scored_batches(model:PreTrainedModel, eval_masked:Dataset, batch_size:int,
                     tokenizer:PreTrainedTokenizerBase|None, collator=None):
     "One pass in eval mode over the pre-masked blocks, batch by batch: `labels`, the `scored` mask and their logits."
@@ -57,12 +41,13 @@ def _scored_batches(model:PreTrainedModel, eval_masked:Dataset, batch_size:int,
     columns = ["input_ids", "attention_mask", "labels"]
     loader = DataLoader(eval_masked.select_columns(columns).with_format("torch"), batch_size=batch_size,
                         collate_fn=collator or _collator(eval_masked, tokenizer))
+    sparse = sparse_supported(model)  # the LM head on the scored rows only when we know the head, else the full output
     with eval_mode(model):
         for batch in loader:
             batch = {k: v.to(model.device) for k,v in batch.items()}
             labels = batch.pop("labels")
             scored = labels != -100
-            yield labels, scored, _scored_logits(model, batch, scored)
+            yield labels, scored, masked_logits(model, batch, scored) if sparse else model(**batch).logits[scored]
 
 def _score_pass(model, eval_masked, batch_size, tokenizer, top_k:int|None=None, collator=None):
     "One pass: per block the summed cross-entropy and number of masked tokens; with `top_k`, first-guess and top-k hits."

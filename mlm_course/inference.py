@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, pipeline
-from .evaluation import eval_mode
 from .tokenizer import require_mask_token
-from .utils import DataError
+from .utils import DataError, eval_mode
 
 # %% auto #0
 __all__ = ['MASK_PLACEHOLDERS', 'with_model_mask', 'fill_mask', 'FillMaskComparison', 'compare_fill_mask']

@@ -7,7 +7,7 @@ Docs: https://mlm-course.github.io/mlm_course/masking.html.md"""
 
 # %% ../nbs/02_masking.ipynb #31f653fa
 from __future__ import annotations
-import hashlib, os
+import hashlib, json, os
 from collections.abc import Mapping
 from dataclasses import dataclass
 import torch
@@ -20,8 +20,8 @@ from .tokenizer import require_mask_token
 from .utils import ConfigError, DataError, ModelError
 
 # %% auto #0
-__all__ = ['BYTE_LEVEL_SPACES', 'SENTENCEPIECE_SPACE', 'OUTCOMES', 'padding_collator', 'word_start_table', 'word_starts',
-           'spread_to_words', 'MLMCollator', 'mlm_collator', 'mask_outcomes', 'plot_masked_batch',
+__all__ = ['BYTE_LEVEL_SPACES', 'SENTENCEPIECE_SPACE', 'OUTCOMES', 'XLMR_SPECIAL_TOKENS', 'padding_collator', 'word_start_table',
+           'word_starts', 'spread_to_words', 'MLMCollator', 'mlm_collator', 'mask_outcomes', 'plot_masked_batch',
            'train_wordpiece_tokenizer', 'train_sentencepiece_tokenizer', 'block_seed', 'fixed_eval_masks',
            'document_attention']
 
@@ -209,14 +209,22 @@ def train_wordpiece_tokenizer(texts, # Iterable of training strings
     return BertTokenizer(tokenizer_object=wordpiece._tokenizer, do_lower_case=lowercase)
 
 # %% ../nbs/02_masking.ipynb #ff87e6f6
+XLMR_SPECIAL_TOKENS = dict(bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>", mask_token="<mask>")
+
 def train_sentencepiece_tokenizer(texts, # Iterable of training strings
                                   vocab_size:int=3000, # Vocabulary size, special tokens included
-                                 ) -> XLMRobertaTokenizerFast:
-    "Train an XLM-R-style SentencePiece Unigram tokenizer (`▁` marks a word's first piece) as an offline stand-in."
+                                  special_tokens:dict|None=None, # Role -> token, in the id order `tokenizer_class`
+                                                                 # expects; None: XLM-R's `<s> <pad> </s> <unk> <mask>`
+                                  tokenizer_class:type=XLMRobertaTokenizerFast, # The family's class, e.g. ALBERT's
+                                  **kwargs, # Passed to `tokenizer_class`, e.g. `do_lower_case=False` for ALBERT
+                                 ) -> PreTrainedTokenizerBase:
+    "Train a SentencePiece Unigram tokenizer (`▁` marks a word's first piece), wrapped in XLM-R's or `tokenizer_class`."
+    special_tokens = special_tokens or XLMR_SPECIAL_TOKENS
     unigram = SentencePieceUnigramTokenizer()
-    unigram.train_from_iterator(texts, vocab_size=vocab_size, show_progress=False, unk_token="<unk>",
-                                special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    return XLMRobertaTokenizerFast(tokenizer_object=unigram._tokenizer)
+    unigram.train_from_iterator(texts, vocab_size=vocab_size, show_progress=False, unk_token=special_tokens["unk_token"],
+                                special_tokens=list(dict.fromkeys(special_tokens.values())))
+    vocab = [tuple(piece) for piece in json.loads(unigram._tokenizer.to_str())["model"]["vocab"]]  # (piece, log-prob)
+    return tokenizer_class(vocab=vocab, **special_tokens, **kwargs)  # the class builds the pipeline, as loading does
 
 # %% ../nbs/02_masking.ipynb #2f71a401
 def block_seed(input_ids, # One block's token ids

@@ -7,15 +7,19 @@ Docs: https://mlm-course.github.io/mlm_course/model.html.md"""
 
 # %% ../nbs/03_model.ipynb #edebd1a1
 from __future__ import annotations
+from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import torch
-from transformers import AutoModelForMaskedLM, PreTrainedModel, PreTrainedTokenizerBase, RobertaConfig, RobertaForMaskedLM
-from .utils import ModelError, resolve_model_name
+from transformers import (AlbertTokenizerFast, AutoConfig, AutoModelForMaskedLM, DebertaV2TokenizerFast, PreTrainedModel,
+                          PreTrainedTokenizerBase, RobertaConfig, RobertaForMaskedLM)
+from .masking import train_sentencepiece_tokenizer, train_wordpiece_tokenizer
+from .tokenizer import train_bpe_tokenizer
+from .utils import ConfigError, ModelError, atomic_dir, resolve_model_name
 
 # %% auto #0
-__all__ = ['load_model', 'small_mlm_config', 'count_parameters', 'flops_per_token', 'plot_parameters_and_compute',
-           'cooccurrence_embeddings', 'sinusoidal_positions', 'warm_start']
+__all__ = ['TINY_FAMILIES', 'load_model', 'small_mlm_config', 'tiny_model_dir', 'count_parameters', 'flops_per_token',
+           'plot_parameters_and_compute', 'cooccurrence_embeddings', 'sinusoidal_positions', 'warm_start']
 
 # %% ../nbs/03_model.ipynb #6f975173
 def _check_model_dir(path:Path):
@@ -67,24 +71,94 @@ def small_mlm_config(tokenizer:PreTrainedTokenizerBase, # Sets the vocabulary si
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, type_vocab_size=1, **kwargs)
 
+# %% ../nbs/03_model.ipynb #f5ab8977
+TINY_FAMILIES = ("bert", "roberta", "albert", "electra", "deberta-v2", "modernbert", "xlm-roberta")
+
+def _tiny_tokenizer(family:str, texts:list, vocab_size:int) -> PreTrainedTokenizerBase:
+    "A tokenizer of `family`'s algorithm and class, with its special tokens in the id order of its hub tokenizers."
+    bert_tokens = dict(unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]")
+    if family in ("bert", "electra"): return train_wordpiece_tokenizer(texts, vocab_size)  # ELECTRA's is BERT's
+    if family == "roberta": return train_bpe_tokenizer(texts, vocab_size)
+    if family == "modernbert": return train_bpe_tokenizer(texts, vocab_size, special_tokens=bert_tokens)
+    if family == "albert":
+        return train_sentencepiece_tokenizer(texts, vocab_size, dict(pad_token="<pad>", unk_token="<unk>", cls_token="[CLS]",
+                                                                     sep_token="[SEP]", mask_token="[MASK]"), AlbertTokenizerFast)
+    if family == "deberta-v2":
+        return train_sentencepiece_tokenizer(texts, vocab_size, dict(pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+                                                                     unk_token="[UNK]", mask_token="[MASK]"), DebertaV2TokenizerFast)
+    return train_sentencepiece_tokenizer(texts, vocab_size)  # XLM-R's
+
+@lru_cache(maxsize=1)
+def _course_texts() -> tuple:
+    "The first 300 training documents of the built-in corpus, read once per process (reading takes a second)."
+    from mlm_course.data import builtin_corpus
+    return tuple(builtin_corpus()["train"]["text"][:300])
+
+def _tiny_config_fields(family:str, tokenizer:PreTrainedTokenizerBase, hidden_size:int, max_length:int) -> dict:
+    "The configuration fields that set `family` apart, at toy size."
+    if family in ("roberta", "xlm-roberta"):  # positions are numbered from pad_token_id + 1
+        return dict(max_position_embeddings=max_length + 2, type_vocab_size=1)
+    fields = dict(max_position_embeddings=max_length)
+    if family in ("albert", "electra"): fields["embedding_size"] = hidden_size // 2  # narrower than the layers
+    if family == "deberta-v2":  # DeBERTa-v3's attention: relative positions only, no absolute table
+        fields.update(relative_attention=True, pos_att_type=["p2c", "c2p"], position_buckets=32, norm_rel_ebd="layer_norm",
+                      share_att_key=True, position_biased_input=False, type_vocab_size=0)
+    if family == "modernbert":  # rotary positions; every second layer attends within a sliding window
+        fields.update(cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
+                      global_attn_every_n_layers=2, local_attention=16)
+    return fields
+
+def tiny_model_dir(family:str, # "bert", "roberta", "albert", "electra", "deberta-v2", "modernbert" or "xlm-roberta"
+                   path:str|Path, # Directory to write: config, safetensors weights and tokenizer (`save_pretrained`)
+                   texts=None, # Tokenizer training texts (default: 300 documents of the built-in corpus)
+                   vocab_size:int=1000, # Vocabulary size, special tokens included
+                   hidden_size:int=32, # Width of every layer
+                   num_hidden_layers:int=2, # Transformer layers
+                   num_attention_heads:int=2, # Attention heads per layer
+                   intermediate_size:int=64, # Width of the feed-forward layer
+                   max_length:int=128, # Longest input in tokens
+                   seed:int=0, # Seed of the random weights
+                   overwrite:bool=False, # Replace `path` if it exists
+                   **config_overrides, # Any other field of the family's configuration
+                  ) -> Path:
+    "Save a tiny random masked-LM of `family` and a tokenizer of its kind trained on `texts`: a hub checkpoint's stand-in."
+    if family not in TINY_FAMILIES:
+        raise ConfigError(f"Unknown model family {family!r}", f"use one of {', '.join(TINY_FAMILIES)}")
+    tokenizer = _tiny_tokenizer(family, list(_course_texts() if texts is None else texts), vocab_size)
+    tokenizer.model_max_length = max_length
+    config = AutoConfig.for_model(family, vocab_size=len(tokenizer), hidden_size=hidden_size,
+                                  num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
+                                  intermediate_size=intermediate_size, pad_token_id=tokenizer.pad_token_id,
+                                  bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+                                  **{**_tiny_config_fields(family, tokenizer, hidden_size, max_length), **config_overrides})
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = AutoModelForMaskedLM.from_config(config)
+    with atomic_dir(path, overwrite=overwrite) as tmp:
+        model.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
+    return Path(path)
+
 # %% ../nbs/03_model.ipynb #d510e07f
 def count_parameters(model:PreTrainedModel) -> dict:
-    "Parameters of the embeddings, the encoder layers and the LM head (tied weights counted once, in embeddings)."
-    seen, counts = set(), {"embeddings": 0, "encoder": 0, "lm_head": 0}
-    for name,p in model.named_parameters():
-        if id(p) in seen: continue
-        seen.add(id(p))
-        part = "embeddings" if "embeddings" in name else "encoder" if ".layer" in name or "transformer" in name else "lm_head"
+    "Parameters of the embeddings, the encoder (the rest of the base model) and the LM head; tied weights once, in embeddings."
+    names = {}  # each parameter once, with every name it has: a tied matrix is both the embedding and the head's decoder
+    for name,p in model.named_parameters(remove_duplicate=False): names.setdefault(id(p), (p, []))[1].append(name)
+    base = "" if model.base_model is model else model.base_model_prefix + "."
+    counts = {"embeddings": 0, "encoder": 0, "lm_head": 0}
+    for p, ns in names.values():
+        part = ("embeddings" if any("embeddings" in n for n in ns) else
+                "encoder" if any(n.startswith(base) for n in ns) else "lm_head")
         counts[part] += p.numel()
     counts["total"] = sum(counts.values())
     return counts
 
-def flops_per_token(config, # A BERT/RoBERTa-style config
+def flops_per_token(config, # A BERT/RoBERTa-style config (ALBERT/ELECTRA: with their narrower `embedding_size`)
                     block_size:int=128, # Tokens per block (attention cost grows with it)
                    ) -> dict:
     "Forward multiply-adds per token: encoder layers and the LM head over the whole vocabulary."
     h, i, n, V = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
-    return {"encoder": n * (4*h*h + 2*h*i + 2*h*block_size), "lm_head": h*h + h*V}
+    e = getattr(config, "embedding_size", None) or h  # ALBERT, ELECTRA: the head narrows to e before the vocabulary
+    return {"encoder": n * (4*h*h + 2*h*i + 2*h*block_size), "lm_head": h*e + e*V}
 
 # %% ../nbs/03_model.ipynb #00608146
 def plot_parameters_and_compute(models:dict, # Name -> masked-language model

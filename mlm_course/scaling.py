@@ -7,15 +7,16 @@ Docs: https://mlm-course.github.io/mlm_course/scaling.html.md"""
 
 # %% ../nbs/08_scaling.ipynb #b054dfc9
 from __future__ import annotations
-import json, os, shutil, tempfile, time
+import json, os, tempfile, time
 from pathlib import Path
 from datasets import Dataset, DatasetDict, IterableDataset, load_dataset
 from transformers import PreTrainedTokenizerBase, PretrainedConfig
-from .utils import ConfigError, DataError, OutputDirError, atomic_write_json
+from .data import _BUILDERS
+from .utils import ConfigError, DataError
 
 # %% auto #0
-__all__ = ['mlm_parameter_count', 'distilroberta_config', 'real_parameter_count', 'training_memory', 'memory_table', 'train',
-           'train_main', 'stream_corpus', 'stream_blocks', 'preprocess_scaling']
+__all__ = ['mlm_parameter_count', 'distilroberta_config', 'real_parameter_count', 'training_memory', 'memory_table',
+           'stream_corpus', 'stream_blocks', 'preprocess_scaling']
 
 # %% ../nbs/08_scaling.ipynb #9fa49044
 def mlm_parameter_count(config:PretrainedConfig, # A BERT/RoBERTa-style config (`hidden_size`, `intermediate_size`, ...)
@@ -80,122 +81,22 @@ def memory_table(config:PretrainedConfig, # Model config
     return "\n".join([f"| component (b={batch_size}, s={block_size}) | fp32 GiB | bf16 mixed GiB |",
                       "|---|---:|---:|", *rows, total])
 
-# %% ../nbs/08_scaling.ipynb #a862b6de
-def _rank() -> int:
-    "Global rank of this process under torchrun/accelerate (0 when not distributed)."
-    return int(os.environ.get("RANK", "0"))
-
-def _multi_cpu() -> bool:
-    "Several processes and no GPU: the Trainer must be told `use_cpu=True` to run DDP over gloo."
-    import torch
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-
-def _check_output_dir(output_dir:Path, overwrite:bool):
-    "Raise `OutputDirError` if `output_dir` holds a previous run (checked on rank 0 only, before anyone writes)."
-    if _rank() != 0 or not output_dir.exists(): return
-    if not output_dir.is_dir(): raise OutputDirError(f"'{output_dir}' is a file", "choose another --output-dir")
-    if any(output_dir.iterdir()):
-        if not overwrite:
-            raise OutputDirError(f"'{output_dir}' already holds a run", "pass --overwrite or choose another --output-dir")
-        shutil.rmtree(output_dir)
-
-# %% ../nbs/08_scaling.ipynb #023f3ed8
-def _training_data(corpus, tokenizer, block_size, seed, max_train_docs, static_masking, streaming, shuffle_buffer):
-    "Training blocks (stored, pre-masked or streamed) and fixed-mask validation blocks (None when streaming)."
-    from mlm_course.data import load_corpus
-    from mlm_course.chunking import make_blocks
-    from mlm_course.masking import fixed_eval_masks
-    if streaming:
-        if static_masking: raise ConfigError("--static-masking needs a stored corpus", "drop --streaming or --static-masking")
-        stream = stream_corpus(corpus)
-        if max_train_docs: stream = stream.take(max_train_docs)
-        return stream_blocks(stream, tokenizer, block_size, shuffle_buffer=shuffle_buffer, seed=seed), None
-    docs = load_corpus(corpus, seed=seed)
-    if max_train_docs: docs["train"] = docs["train"].select(range(min(max_train_docs, len(docs["train"]))))
-    blocks = make_blocks(docs, tokenizer, block_size=block_size)
-    train_blocks = fixed_eval_masks(blocks["train"], tokenizer, seed=seed) if static_masking else blocks["train"]
-    return train_blocks, fixed_eval_masks(blocks["validation"], tokenizer, seed=seed)
-
-# %% ../nbs/08_scaling.ipynb #65c13ff9
-def train(output_dir:str, # Where rank 0 writes the model, tokenizer and `train_metrics.json`
-          model:str="builtin", # "builtin" (small model from scratch) or a hub id / model directory
-          corpus:str="builtin", # "builtin", "eli5_category", a hub id or a local file (with --streaming: file/glob or hub id)
-          block_size:int=128, # Tokens per block
-          per_device_batch_size:int=8, # Blocks per process and step; global batch = this x processes x accumulation
-          gradient_accumulation_steps:int=1, # Micro-batches per optimiser step
-          max_steps:int=-1, # Optimiser steps (-1: train for `epochs`; required with --streaming)
-          epochs:float=3.0, # Epochs when `max_steps` is -1
-          learning_rate:float=5e-4, # Peak learning rate
-          seed:int=42, # Seed of initialisation, data order and masks (the same on every rank)
-          static_masking:bool=False, # Mask every training block once, deterministically (exactly reproducible runs)
-          streaming:bool=False, # Stream the corpus (`stream_corpus` + `stream_blocks`) instead of storing its blocks
-          shuffle_buffer:int=10_000, # Blocks in the shuffling buffer when streaming
-          save_steps:int=0, # Write a checkpoint every N steps to `output_dir/checkpoints` (0: none)
-          model_config:str=None, # JSON overrides of the built-in model's config, e.g. '{"num_hidden_layers": 2}'
-          max_train_docs:int=None, # Use only the first N training documents (quick runs)
-          bf16:bool=False, # bf16 mixed precision (GPUs with bf16 support)
-          overwrite:bool=False, # Replace a previous run in `output_dir`
-         ) -> dict:
-    "Train an MLM with the `Trainer`, on one process or under `torchrun`/`accelerate launch` (DDP); returns metrics."
-    # metrics: the Trainer's, `eval_loss` on fixed validation masks (stored corpora) and the logged training `losses`
-    from transformers import set_seed
-    from mlm_course.tokenizer import load_tokenizer
-    from mlm_course.model import load_model
-    from mlm_course.training import mlm_training_args, make_trainer
-    if streaming and max_steps <= 0: raise ConfigError("a stream has no length", "pass --max-steps with --streaming")
-    out = Path(output_dir)
-    _check_output_dir(out, overwrite)
-    set_seed(seed)
-    tokenizer = load_tokenizer(model)
-    train_blocks, eval_masked = _training_data(corpus, tokenizer, block_size, seed, max_train_docs, static_masking,
-                                               streaming, shuffle_buffer)
-    net = load_model(model, tokenizer=tokenizer, **json.loads(model_config or "{}"))
-    args = mlm_training_args(str(out/"checkpoints"), max_steps=max_steps, num_train_epochs=epochs,
-                             learning_rate=learning_rate, per_device_train_batch_size=per_device_batch_size,
-                             gradient_accumulation_steps=gradient_accumulation_steps, seed=seed, data_seed=seed,
-                             bf16=bf16, use_cpu=_multi_cpu(), eval_strategy="no",
-                             save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500,
-                             # each rank averages over its own masked tokens; with the default (True) transformers 5.24
-                             # reports DDP losses multiplied by the number of processes
-                             average_tokens_across_devices=False, logging_steps=1, report_to=[], disable_tqdm=True)
-    # pre-masked blocks are only padded. The sparse LM head calls the model's encoder directly, which bypasses the
-    # DDP wrapper (no gradient averaging), so several processes use the dense head: the same loss, more compute.
-    trainer = make_trainer(net, tokenizer, train_blocks, eval_masked, args, sparse=args.world_size == 1)
-    result = trainer.train()
-    metrics = dict(result.metrics, **(trainer.evaluate() if eval_masked is not None else {}),
-                   world_size=args.world_size,
-                   global_batch_size=per_device_batch_size*gradient_accumulation_steps*args.world_size,
-                   losses=[h["loss"] for h in trainer.state.log_history if "loss" in h])
-    trainer.save_model(str(out))  # rank 0 only, like every Trainer write
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(out)
-        atomic_write_json(out/"train_metrics.json", metrics)
-    return metrics
-
-# %% ../nbs/08_scaling.ipynb #4a2ce089
-def train_main(argv:list=None): # Command-line arguments (default: `sys.argv[1:]`)
-    "Command-line entry point: `python -m mlm_course.scaling OUTPUT_DIR [--options]`, also under torchrun/accelerate."
-    from fastcore.script import anno_parser
-    args = vars(anno_parser(train, prog="python -m mlm_course.scaling").parse_args(argv))
-    for fastcore_option in ("pdb", "xtra"): args.pop(fastcore_option, None)
-    train(**args)
-
 # %% ../nbs/08_scaling.ipynb #830775a0
-_FILE_BUILDERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 _READ_CHUNK = {"json": dict(chunksize=1 << 20), "text": dict(chunksize=1 << 20)}  # bytes per read (default 10 MiB)
 
 def stream_corpus(source:str, # A local .txt/.jsonl/.json/.csv/.parquet file or glob (optionally .gz), or a hub dataset id
                   text_column:str="text", # Column holding the documents
                   split:str="train", # Split of a hub dataset
+                  name:str=None, # Configuration of a hub dataset
                  ) -> IterableDataset:
     "Open `source` as a stream of `{'text': ...}` records, read lazily (nothing is downloaded or loaded up front)."
-    name = str(source).removesuffix(".gz")
-    builder = next((b for ext,b in _FILE_BUILDERS.items() if name.endswith(ext)), None)
+    path = str(source).removesuffix(".gz")
+    builder = next((b for ext,b in _BUILDERS.items() if path.endswith(ext)), None)
     if builder:
         stream = load_dataset(builder, data_files=str(source), split="train", streaming=True, **_READ_CHUNK.get(builder, {}))
     elif Path(source).exists():
-        raise DataError(f"Cannot stream '{source}': unknown file type", f"use one of {sorted(_FILE_BUILDERS)}")
-    else: stream = load_dataset(source, split=split, streaming=True)
+        raise DataError(f"Cannot stream '{source}': unknown file type", f"use one of {sorted(_BUILDERS)}")
+    else: stream = load_dataset(source, name, split=split, streaming=True)
     if stream.column_names is not None and text_column not in stream.column_names:
         raise DataError(f"'{source}' has no column '{text_column}' (columns: {stream.column_names})",
                         "pass text_column= with the column that holds the documents")
@@ -243,6 +144,3 @@ def preprocess_scaling(num_procs:tuple=(1, 2), # Values of `num_proc` to time
                 rows.append(dict(num_proc=n, cached=cached, seconds=round(time.perf_counter() - start, 3),
                                  blocks=sum(len(split) for split in blocks.values())))
     return rows
-
-# %% ../nbs/08_scaling.ipynb #dc47b957
-if __name__ == "__main__": train_main()  # `python -m mlm_course.scaling`, after every definition above

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 from tokenizers import ByteLevelBPETokenizer, AddedToken
-from tokenizers.processors import RobertaProcessing
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, RobertaTokenizer
+from tokenizers.processors import RobertaProcessing, TemplateProcessing
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast, RobertaTokenizer
 from .utils import ModelError, atomic_dir, cache_dir, resolve_model_name
 
 # %% auto #0
-__all__ = ['ROBERTA_SPECIAL_TOKENS', 'train_bpe_tokenizer', 'offline_tokenizer', 'require_mask_token', 'load_tokenizer']
+__all__ = ['ROBERTA_SPECIAL_TOKENS', 'TOKENIZER_FILES', 'train_bpe_tokenizer', 'offline_tokenizer', 'require_mask_token',
+           'load_tokenizer']
 
 # %% ../nbs/tokenizer.ipynb #72a01a2a
 # `<mask>` swallows the space before it (lstrip), as in RoBERTa: "a <mask> galaxy" masks the word " spiral"
@@ -24,8 +25,12 @@ def train_bpe_tokenizer(texts, # Iterable of training strings
                         vocab_size:int=8192, # Vocabulary size, special tokens included
                         min_frequency:int=2, # A merge must occur this often
                         model_max_length:int=512, # Longest input the model will accept
-                       ) -> RobertaTokenizer:
-    "Train a RoBERTa-style byte-level BPE tokenizer on `texts`."
+                        special_tokens:dict|None=None, # Role -> token (`cls_token`, `sep_token`, `mask_token`, ...),
+                                                       # in id order, for `[CLS] … [SEP]` (ModernBERT); None: RoBERTa's
+                       ) -> PreTrainedTokenizerBase:
+    "Train a byte-level BPE tokenizer on `texts`: RoBERTa's, or with other `special_tokens` (ModernBERT's)."
+    if special_tokens is not None:
+        return _bpe_with_special_tokens(texts, vocab_size, min_frequency, model_max_length, special_tokens)
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=min_frequency,
                             special_tokens=ROBERTA_SPECIAL_TOKENS, show_progress=False)
@@ -34,6 +39,20 @@ def train_bpe_tokenizer(texts, # Iterable of training strings
                             bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
                             unk_token="<unk>", pad_token="<pad>",
                             mask_token=AddedToken("<mask>", lstrip=True, rstrip=False))
+
+# %% ../nbs/tokenizer.ipynb #9dd7010c
+def _bpe_with_special_tokens(texts, vocab_size:int, min_frequency:int, model_max_length:int,
+                             special_tokens:dict) -> PreTrainedTokenizerFast:
+    "Byte-level BPE that writes `cls … sep` around a text, as a plain fast tokenizer (ModernBERT's kind)."
+    cls, sep = special_tokens["cls_token"], special_tokens["sep_token"]
+    mask = AddedToken(special_tokens["mask_token"], lstrip=True, rstrip=False, special=True)  # as RoBERTa's <mask>
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
+                            special_tokens=[mask if t == str(mask) else t for t in dict.fromkeys(special_tokens.values())])
+    bpe.post_processor = TemplateProcessing(single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
+                                            special_tokens=[(t, bpe.token_to_id(t)) for t in (cls, sep)])
+    return PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, model_max_length=model_max_length,
+                                   **{**special_tokens, "mask_token": mask})
 
 # %% ../nbs/tokenizer.ipynb #0f239400
 def offline_tokenizer(vocab_size:int=8192, # Vocabulary size
@@ -58,6 +77,8 @@ def require_mask_token(tokenizer:PreTrainedTokenizerBase, name:str="the tokenize
                          "use an MLM tokenizer such as distilbert/distilroberta-base or bert-base-uncased")
     return tokenizer
 
+TOKENIZER_FILES = ("tokenizer*", "vocab.json", "vocab.txt", "*.model")  # what AutoTokenizer reads from a folder
+
 def load_tokenizer(name_or_path:str="builtin", # "course-base", "builtin" (trained on the built-in corpus), a hub id
                                                # or a local directory
                    vocab_size:int=8192, # Vocabulary size of the built-in tokenizer
@@ -68,7 +89,7 @@ def load_tokenizer(name_or_path:str="builtin", # "course-base", "builtin" (train
     p = Path(name_or_path)
     if not p.exists() and str(name_or_path).startswith((".", "/", "~")):
         raise ModelError(f"The model directory '{name_or_path}' does not exist", "check the path")
-    if p.exists() and p.is_dir() and not any(p.glob("tokenizer*")) and not (p/"vocab.json").exists():
+    if p.exists() and p.is_dir() and not any(any(p.glob(pattern)) for pattern in TOKENIZER_FILES):
         raise ModelError(f"The directory '{p}' holds no tokenizer files",
                          "point to a directory written by save_pretrained, or a hub id")
     try: tok = AutoTokenizer.from_pretrained(str(name_or_path))

@@ -1,5 +1,5 @@
-"""The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and sparse prediction:
-the LM head and the last encoder layer skip the 85% of positions the loss never looks at.
+"""The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and a masked-LM loss
+that runs the LM head only on the masked positions.
 
 Docs: https://mlm-course.github.io/mlm_course/training.html.md"""
 
@@ -7,19 +7,16 @@ Docs: https://mlm-course.github.io/mlm_course/training.html.md"""
 
 # %% ../nbs/04_training.ipynb #23e21176
 from __future__ import annotations
-import os
-from contextlib import contextmanager
+import os, sys
 import torch
-import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
-from transformers.modeling_outputs import MaskedLMOutput
 from transformers.trainer_utils import IntervalStrategy
 from .masking import mlm_collator
+from .sparse import SparseMLMTrainer, sparse_supported
 from .utils import ConfigError, ModelError
 
 # %% auto #0
-__all__ = ['TRAINING_PRESETS', 'mlm_training_args', 'last_layer_at', 'hidden_at', 'mlm_head', 'masked_logits', 'sparse_mlm_loss',
-           'SparseMLMTrainer', 'position_offset', 'make_trainer', 'plot_loss_curves']
+__all__ = ['TRAINING_PRESETS', 'TRAINER_SETTINGS', 'mlm_training_args', 'position_offset', 'make_trainer', 'plot_loss_curves']
 
 # %% ../nbs/04_training.ipynb #8631ff5f
 TRAINING_PRESETS = {
@@ -30,6 +27,10 @@ TRAINING_PRESETS = {
     "builtin": dict(learning_rate=2e-3, warmup_steps=0.06, num_train_epochs=24, per_device_train_batch_size=16,
                     per_device_eval_batch_size=16),  # the small offline model, trained from scratch (lesson 09)
 }
+TRAINER_SETTINGS = dict(eval_strategy="epoch", save_strategy="epoch", weight_decay=0.01, save_total_limit=2,
+                        logging_strategy="steps", logging_steps=10, report_to=["tensorboard"], push_to_hub=False,
+                        prediction_loss_only=True, dataloader_pin_memory=torch.cuda.is_available(), seed=42)
+
 
 def mlm_training_args(output_dir:str, # Checkpoints and logs go here
                       preset:str="reference", # "reference" (adapt a pretrained model) or "builtin" (from scratch)
@@ -44,143 +45,8 @@ def mlm_training_args(output_dir:str, # Checkpoints and logs go here
     if "eval_strategy" in overrides and "save_strategy" not in overrides and overrides["eval_strategy"] != "no":
         overrides["save_strategy"] = overrides["eval_strategy"]  # checkpoints follow the evaluation schedule
         if "eval_steps" in overrides: overrides.setdefault("save_steps", overrides["eval_steps"])
-    settings = dict(eval_strategy="epoch", save_strategy="epoch", weight_decay=0.01, save_total_limit=2,
-                    logging_strategy="steps", logging_steps=10, report_to=["tensorboard"], push_to_hub=False,
-                    prediction_loss_only=True, dataloader_pin_memory=torch.cuda.is_available(), seed=42,
-                    **TRAINING_PRESETS[preset])
-    return TrainingArguments(output_dir=str(output_dir), **{**settings, **overrides})
-
-# %% ../nbs/04_training.ipynb #ebe149fb
-def _keep_mask(shape:tuple, # Shape of the tensor the full layer drops out
-               p:float, # Dropout probability
-               like:torch.Tensor, # Gives the dtype and device
-              ) -> torch.Tensor:
-    "Dropout's scaled keep mask for a whole `shape` tensor: the same random draws as `nn.Dropout` on the CPU."
-    return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1 - p).div_(1 - p)
-
-def _dropout_rows(x:torch.Tensor, # Rows of a larger tensor
-                  p:float, # Dropout probability (0: no dropout)
-                  full_shape:tuple, # Shape of the tensor the full layer drops out
-                  rows, # Index of `x`'s rows in that tensor
-                 ) -> torch.Tensor:
-    "Dropout on `x` with the random draws that dropout on the whole `full_shape` tensor would make."
-    return x if p == 0 else x * _keep_mask(full_shape, p, x)[rows]
-
-def _is_bert_layer(layer) -> bool:
-    "Does `layer` have the BERT/RoBERTa layout that `last_layer_at` knows?"
-    att = getattr(getattr(layer, "attention", None), "self", None)
-    return (all(hasattr(att, n) for n in ("query", "key", "value", "scaling", "dropout"))
-            and hasattr(layer, "intermediate") and hasattr(layer, "output") and not getattr(att, "is_decoder", False))
-
-def last_layer_at(layer, # A BERT/RoBERTa encoder layer
-                  hidden:torch.Tensor, # (batch, length, width) input of the layer
-                  attention_mask:torch.Tensor|None, # (batch, length), 0 = padding, or a 4-D additive mask; None: none
-                  scored:torch.Tensor, # (batch, length) bool: the rows to compute
-                 ) -> torch.Tensor:
-    "The layer's output at the `scored` positions only, shape (n_scored, width): keys and values from every position."
-    B, L, W = hidden.shape
-    att = layer.attention.self
-    H, d = att.num_attention_heads, att.attention_head_size
-    counts = scored.sum(1)
-    M = max(int(counts.max()), 1)
-    order = torch.sort((~scored).to(torch.int8), dim=1, stable=True).indices[:, :M]  # scored positions first, in order
-    valid = torch.arange(M, device=hidden.device)[None] < counts[:, None]              # (B, M): real rows, not filler
-    rows = torch.nonzero(scored, as_tuple=True)
-    x_in = hidden.gather(1, order[..., None].expand(B, M, W))                           # (B, M, W)
-    q = att.query(x_in).view(B, M, H, d).transpose(1, 2)
-    k, v = (f(hidden).view(B, L, H, d).transpose(1, 2) for f in (att.key, att.value))
-    scores = (q * att.scaling) @ k.transpose(-1, -2)                                    # (B, H, M, L)
-    if attention_mask is not None and attention_mask.dim() == 4:  # additive, per query row: take our rows of it
-        scores = scores + attention_mask.gather(2, order[:, None, :, None].expand(B, 1, M, L))
-    elif attention_mask is not None: scores = scores.masked_fill(~attention_mask.bool()[:, None, None, :], float("-inf"))
-    probs = scores.softmax(-1)
-    p = att.dropout.p if att.training else 0.0
-    if p:  # the full layer drops out its (B, H, L, L) attention probabilities: same draws, our rows of them
-        probs = probs * _keep_mask((B, H, L, L), p, probs).gather(2, order[:, None, :, None].expand(B, H, M, L))
-    context = (probs @ v).transpose(1, 2).reshape(B, M, W)[valid]                       # (n_scored, W)
-    so, out = layer.attention.output, layer.output
-    x = so.LayerNorm(_dropout_rows(so.dense(context), so.dropout.p * so.training, (B, L, W), rows) + x_in[valid])
-    y = out.dense(layer.intermediate(x))
-    return out.LayerNorm(_dropout_rows(y, out.dropout.p * out.training, (B, L, y.shape[-1]), rows) + x)
-
-@contextmanager
-def _without_last_layer(encoder):
-    "Run `encoder` without its last layer (restored afterwards)."
-    layers = encoder.layer
-    encoder.layer = layers[:-1]
-    try: yield layers[-1]
-    finally: encoder.layer = layers
-
-def hidden_at(model:PreTrainedModel, # A masked-language model
-              inputs:dict, # Batch with `input_ids` and `attention_mask`
-              scored:torch.Tensor, # (batch, length) bool: the positions to predict
-             ) -> torch.Tensor:
-    "The encoder's output at the `scored` positions, (n_scored, width): BERT-style last layers run on those rows only."
-    encoder_inputs = {k: v for k,v in inputs.items()
-                      if k in ("input_ids", "attention_mask", "token_type_ids", "position_ids")}
-    encoder = getattr(model.base_model, "encoder", None)
-    if encoder is None or not _is_bert_layer(encoder.layer[-1]):
-        return model.base_model(**encoder_inputs)[0][scored]
-    with _without_last_layer(encoder) as last: hidden = model.base_model(**encoder_inputs)[0]
-    mask = inputs.get("attention_mask")
-    return last_layer_at(last, hidden, None if mask is None or bool(mask.all()) else mask, scored)
-
-# %% ../nbs/04_training.ipynb #d7f47c3c
-def mlm_head(model:PreTrainedModel): # A RoBERTa, BERT or DistilBERT masked-language model
-    "The model's LM head as a function from hidden states to vocabulary logits."
-    if hasattr(model, "lm_head"): return model.lm_head  # RoBERTa, XLM-R, CamemBERT, ...
-    if hasattr(model, "cls"): return model.cls  # BERT
-    if hasattr(model, "vocab_projector"):  # DistilBERT
-        return lambda h: model.vocab_projector(model.vocab_layer_norm(model.activation(model.vocab_transform(h))))
-    raise ModelError(f"No known LM head on {type(model).__name__}",
-                     "use a RoBERTa, BERT or DistilBERT model, or train with sparse=False")
-
-def masked_logits(model:PreTrainedModel, # A RoBERTa, BERT or DistilBERT masked-language model
-                  inputs:dict, # Batch with `input_ids` and `attention_mask` (other keys are ignored)
-                  scored:torch.Tensor, # (batch, length) bool: the positions to predict
-                 ) -> torch.Tensor:
-    "Vocabulary logits at the `scored` positions only, shape (n_scored, vocab): `hidden_at`, then the head."
-    return mlm_head(model)(hidden_at(model, inputs, scored))
-
-@contextmanager
-def _sparse_embedding_grad(model:PreTrainedModel):
-    """Let the input embedding send a sparse gradient (its used rows only) while the tied LM head sends its dense one:
-    autograd adds the two into one dense gradient, without building a second vocabulary-sized zero matrix."""
-    embedding = model.get_input_embeddings()
-    tied = model.get_output_embeddings() is not None and model.get_output_embeddings().weight is embedding.weight
-    if not (tied and torch.is_grad_enabled() and embedding.weight.requires_grad and not embedding.sparse):
-        yield; return
-    embedding.sparse = True
-    try: yield
-    finally: embedding.sparse = False
-
-def sparse_mlm_loss(model:PreTrainedModel, # A masked-language model
-                    inputs:dict, # Batch with `input_ids`, `attention_mask`, `labels` (-100 = not scored)
-                    num_items:int|torch.Tensor=None, # Scored tokens in the whole (accumulated) batch; None: this batch
-                   ) -> torch.Tensor:
-    "Cross-entropy over the masked positions, with the LM head applied to those positions only."
-    labels = inputs["labels"]
-    scored = labels != -100
-    with _sparse_embedding_grad(model): logits = masked_logits(model, inputs, scored)
-    if num_items is None: return F.cross_entropy(logits.float(), labels[scored])
-    return F.cross_entropy(logits.float(), labels[scored], reduction="sum") / num_items
-
-class SparseMLMTrainer(Trainer):
-    "A `Trainer` whose masked-LM loss runs the LM head only on masked positions."
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.model_accepts_loss_kwargs = True  # our loss is normalised by num_items_in_batch, like HF's own
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if model is not self.accelerator.unwrap_model(model):
-            # DDP/FSDP sync gradients only for a forward through their wrapper, which runs the full head:
-            # under several processes we keep the model's own (dense) loss
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        with self.accelerator.autocast():  # bf16/fp16: Accelerate wraps model.forward in autocast, which we bypass
-            loss = sparse_mlm_loss(model, inputs, num_items_in_batch)
-        if num_items_in_batch is not None and self.args.average_tokens_across_devices:
-            loss = loss * self.accelerator.num_processes  # as Trainer.compute_loss does for models' own losses
-        return (loss, MaskedLMOutput(loss=loss)) if return_outputs else loss
+    settings = {**TRAINER_SETTINGS, **TRAINING_PRESETS[preset], **overrides}
+    return TrainingArguments(output_dir=str(output_dir), **settings)
 
 # %% ../nbs/04_training.ipynb #7ded6fbc
 def position_offset(model:PreTrainedModel) -> int: # A masked-language model
@@ -194,19 +60,27 @@ def make_trainer(model:PreTrainedModel, # A masked-language model
                  train_blocks, # Training blocks (`input_ids`, `attention_mask`)
                  eval_blocks, # Evaluation blocks with fixed masks (`fixed_eval_masks`), or None
                  args:TrainingArguments, # From `mlm_training_args`
-                 sparse:bool=True, # Run the LM head on masked positions only
+                 sparse:bool|None=None, # Run the LM head on masked positions only (None: where `sparse_supported`)
                  whole_word:bool=False, # Mask whole words
                  mlm_probability:float=0.15, # Share of tokens to mask
                  seed:int|None=None, # Seed for data order and training masks (None: keep `args.seed`)
                  documents:bool=False, # Keep attention and positions inside each document of a block (lesson 02)
                 ) -> Trainer:
-    "A `Trainer` (sparse by default) with the masking collator and the evaluation set."
+    "A `Trainer` (sparse where the model's head is known) with the masking collator and the evaluation set."
     if eval_blocks is None and args.eval_strategy != IntervalStrategy.NO: args.eval_strategy = IntervalStrategy.NO
     if seed is not None: args.seed = seed  # the Trainer seeds torch's generator with it, which the collator uses
+    if documents and model.config.model_type in ("deberta", "deberta-v2", "modernbert"):  # relative/rotary positions,
+        raise ModelError(f"documents=True needs absolute positions and one attention mask for every layer; "  # windows
+                         f"{type(model).__name__} has neither", "train without documents=True (--documents)")
 
     collator = mlm_collator(tokenizer, mlm_probability=mlm_probability, whole_word=whole_word, documents=documents,
                             position_offset=position_offset(model))
-    cls = SparseMLMTrainer if sparse else Trainer
+    if (sparse or sparse is None) and not sparse_supported(model):  # None: use the model's own loss; True: refuse
+        if sparse: raise ModelError(f"No sparse LM head for {type(model).__name__}", "pass sparse=False / --no-sparse")
+        print(f"mlm_course: no sparse LM head for {type(model).__name__}; training with the dense loss "
+              "(same result, more compute)", file=sys.stderr)
+        sparse = False
+    cls = SparseMLMTrainer if sparse or sparse is None else Trainer
     trainer = cls(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
                   data_collator=collator, processing_class=tokenizer)
     for cb in trainer.callback_handler.callbacks:  # an evaluate() before train() would log to ./runs otherwise

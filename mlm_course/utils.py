@@ -12,7 +12,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['COURSE_BASE', 'MLMCourseError', 'DataError', 'ConfigError', 'ModelError', 'OutputDirError', 'atomic_write_text',
-           'atomic_write_json', 'atomic_dir', 'shared_data_dir', 'cache_dir', 'course_base_dir', 'resolve_model_name']
+           'atomic_write_json', 'atomic_dir', 'eval_mode', 'shared_data_dir', 'cache_dir', 'course_base_dir',
+           'resolve_model_name']
 
 # %% ../nbs/utils.ipynb #f28341bb
 class MLMCourseError(ValueError):
@@ -70,6 +71,16 @@ def atomic_dir(path:str|Path, # Final directory; replaced only on success
         os.replace(tmp, path)
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+
+# %% ../nbs/utils.ipynb #7b339a4d
+@contextmanager
+def eval_mode(model): # A `torch.nn.Module` to run without dropout and without gradients
+    "Run `model` in eval mode under `torch.inference_mode()`, then restore its previous train/eval mode."
+    import torch
+    was_training = model.training
+    try:
+        with torch.inference_mode(): yield model.eval()
+    finally: model.train(was_training)
 
 # %% ../nbs/utils.ipynb #78c7ebba
 def shared_data_dir() -> Path|None:

@@ -23,3 +23,15 @@ def shared_data():
 def eli5_test_file(shared_data):
     "The ELI5-Category `test` release file: the split for development and tests (validation-2 is reserved)."
     return shared_data/"eli5_category"/"eli5-category-test.json.gz"
+
+
+@pytest.fixture(scope="session")
+def family_dir(tmp_path_factory):
+    """Factory: `family_dir("albert")` is a saved tiny masked-LM of that family (`mlm_course.model.tiny_model_dir`),
+    model and tokenizer, built on first use and shared by the whole session (treat it as read-only)."""
+    from mlm_course.model import tiny_model_dir
+    root, built = tmp_path_factory.mktemp("families"), {}
+    def make(family:str): # One of `mlm_course.model.TINY_FAMILIES`
+        if family not in built: built[family] = tiny_model_dir(family, root/family)
+        return built[family]
+    return make

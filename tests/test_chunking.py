@@ -98,12 +98,12 @@ def test_num_proc_groups_each_share_of_the_documents_on_its_own(docs, tok):
     assert list(parallel) == list(halves[0]) + list(halves[1])
 
 
-@pytest.mark.parametrize("strategy", ["truncate", "overflow"])
+@pytest.mark.parametrize("strategy", ["pad", "overflow"])
 def test_other_strategies_give_rectangular_blocks(docs, tok, strategy):
     blocks = make_blocks(DatasetDict(train=docs.select(range(30))), tok, block_size=64, strategy=strategy)["train"]
     assert blocks.column_names == ["input_ids", "attention_mask"]
     assert {len(x) for x in blocks["input_ids"]} == {64}
-    assert (len(blocks) == 30) == (strategy == "truncate")
+    assert (len(blocks) == 30) == (strategy == "pad")
 
 
 @pytest.mark.parametrize("kwargs,message", [

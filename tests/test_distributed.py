@@ -16,15 +16,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 30
-TINY = json.dumps(dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
-                       hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+TINY = "hidden_size=64,num_hidden_layers=2,num_attention_heads=2,intermediate_size=128"  # the builtin model: no dropout
 REL_TOLERANCE = 0.02
 
-# Runs `python -m mlm_course.scaling` (or `mlm-course run`) while recording, through Python's audit hooks, every file or directory this
+# Runs `mlm-course run` while recording, through Python's audit hooks, every file or directory this
 # process creates, writes, renames or removes under the output directory; saved per rank next to it.
 RECORDER = textwrap.dedent("""
     import json, os, sys
-    out, entry, argv = os.path.realpath(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    out, argv = os.path.realpath(sys.argv[1]), sys.argv[2:]
     touched = set()
     def inside(p):
         try: p = os.path.realpath(os.fsdecode(p))
@@ -39,19 +38,15 @@ RECORDER = textwrap.dedent("""
             for p in args[:2]:
                 if isinstance(p, (str, bytes, os.PathLike)) and inside(p) is not None: touched.add(inside(p))
     sys.addaudithook(hook)
-    if entry == "scaling":
-        from mlm_course.scaling import train_main
-        train_main([out, *argv])
-    else:  # the command line: `mlm-course run --output-dir out ...`
-        from mlm_course.cli import main
-        assert main(["run", "--output-dir", out, *argv]) == 0
+    from mlm_course.cli import main  # the command line: `mlm-course run --output-dir out ...`
+    assert main(["run", "--output-dir", out, *argv]) == 0
     rank = os.environ.get("RANK", "0")
     with open(out + f".writes-rank{rank}.json", "w") as f: json.dump(sorted(touched), f)
 """)
 
 
-def launch(tmp_path, name, nproc, entry, args):
-    "Run `entry` ('scaling' or 'cli') with `nproc` processes (torchrun when > 1), recording each rank's writes."
+def launch(tmp_path, name, nproc, args):
+    "Run `mlm-course run` with `nproc` processes (torchrun when > 1), recording each rank's writes."
     out = tmp_path/name
     script = tmp_path/"record_writes.py"
     script.write_text(RECORDER)
@@ -60,7 +55,7 @@ def launch(tmp_path, name, nproc, entry, args):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     env.update(PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]), OMP_NUM_THREADS="1",
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    res = subprocess.run([*launcher, str(script), str(out), entry, *args], env=env, capture_output=True, text=True,
+    res = subprocess.run([*launcher, str(script), str(out), *args], env=env, capture_output=True, text=True,
                          timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     writes = {int(p.name.split("rank")[1].split(".")[0]): json.loads(p.read_text())
@@ -69,12 +64,12 @@ def launch(tmp_path, name, nproc, entry, args):
 
 
 def run(tmp_path, name, nproc, per_device_batch_size):
-    "Train with `python -m mlm_course.scaling`; the run's train_metrics.json and per-rank write records."
-    args = ["--max-steps", str(STEPS), "--per-device-batch-size", str(per_device_batch_size),
-            "--block-size", "64", "--max-train-docs", "300", "--learning-rate", "1e-3", "--static-masking",
-            "--model-config", TINY]
-    writes, out, _ = launch(tmp_path, name, nproc, "scaling", args)
-    return json.loads((out/"train_metrics.json").read_text()), writes, out
+    "Train with `mlm-course run`; the run's report.json and per-rank write records."
+    args = ["--model", "builtin", "--config-overrides", TINY, "--max-steps", str(STEPS), "--batch-size",
+            str(per_device_batch_size), "--block-size", "64", "--max-train-samples", "600", "--learning-rate", "1e-3",
+            "--static-masking", "--logging-steps", "1", "--mask-draws", "1", "--quiet"]
+    writes, out, stdout = launch(tmp_path, name, nproc, args)
+    return json.loads((out/"report.json").read_text()), writes, out, stdout
 
 
 @pytest.fixture(scope="module")
@@ -84,40 +79,31 @@ def runs(tmp_path_factory):
 
 
 def test_two_processes_learn_what_one_process_learns(runs):
-    (one, _, _), (two, _, _) = runs["one"], runs["two"]
+    (one, *_), (two, *_) = runs["one"], runs["two"]
     assert (one["world_size"], two["world_size"]) == (1, 2)
     assert one["global_batch_size"] == two["global_batch_size"] == 8
     assert len(one["losses"]) == len(two["losses"]) == STEPS
-    assert one["eval_loss"] < 0.95*one["losses"][0]  # it learns
+    assert one["eval_loss_after"] < 0.95*one["eval_loss_before"]  # it learns
     # the same model at the end: loss on the same fixed validation masks
-    assert abs(one["eval_loss"] - two["eval_loss"]) <= REL_TOLERANCE*one["eval_loss"], (one["eval_loss"], two["eval_loss"])
+    a, b = one["eval_loss_after"], two["eval_loss_after"]
+    assert abs(a - b) <= REL_TOLERANCE*a, (a, b)
+    assert set(one) == set(two)  # the same report fields
     # the same path there: the logged training loss of every step
     for step, (a, b) in enumerate(zip(one["losses"], two["losses"])):
         assert abs(a - b) <= REL_TOLERANCE*a, f"step {step}: 1 process {a:.4f}, 2 processes {b:.4f}"
 
 
 def test_only_rank_0_writes_the_output_directory(runs):
-    _, writes, out = runs["two"]
-    assert set(writes) == {0, 1}, "each rank must leave its record"
-    assert writes[1] == [], f"rank 1 wrote into the output directory: {writes[1]}"
-    assert "train_metrics.json" in writes[0] and "config.json" in writes[0]
-    assert (out/"model.safetensors").is_file() and (out/"config.json").is_file()
-    assert not [p for p in out.rglob("*") if "rank1" in p.name or "rank_1" in p.name]
-
-
-def test_the_command_line_under_torchrun_trains_on_every_rank_and_writes_once(tmp_path):
-    """`mlm-course run` launched with 2 processes: rank 0 prepares the output directory while rank 1 waits (else it
-    would find rank 0's files and refuse them as another run's), both train, only rank 0 writes results and one
-    report. Rank 1 only saves its own random-number state into the Trainer's checkpoints (`rng_state_1.pth`, in a
-    checkpoint folder it may create): the Trainer needs it to resume a multi-process run exactly."""
+    """Under torchrun, rank 0 prepares the output directory while rank 1 waits (else it would find rank 0's files and
+    refuse them as another run's), both train, only rank 0 writes results and one report. Rank 1 only saves its own
+    random-number state into the Trainer's checkpoints (`rng_state_1.pth`, in a checkpoint folder it may create):
+    the Trainer needs it to resume a multi-process run exactly."""
     import re
-    args = ["--max-steps", "4", "--batch-size", "4", "--block-size", "64", "--quiet"]
-    writes, out, stdout = launch(tmp_path, "cli", 2, "cli", args)
-    assert set(writes) == {0, 1}
+    _, writes, out, stdout = runs["two"]
+    assert set(writes) == {0, 1}, "each rank must leave its record"
     own_state = re.compile(r"checkpoints/checkpoint-\d+(/rng_state_1\.pth)?")
     assert all(own_state.fullmatch(p) for p in writes[1]), f"rank 1 wrote into the output directory: {writes[1]}"
     assert list((out/"checkpoints").glob("checkpoint-*/rng_state_1.pth")), "rank 1's state is in the checkpoint"
-    assert {"report.json", "config.json", "loss_curve.png"} <= set(writes[0]) and (out/"model.safetensors").is_file()
-    report = json.loads((out/"report.json").read_text())
-    assert report["max_steps"] == 4 and report["perplexity_after"] < report["perplexity_before"]
+    assert {"report.json", "config.json", "loss_curve.png", "README.md"} <= set(writes[0])
+    assert (out/"model.safetensors").is_file()
     assert stdout.count('"perplexity_after"') == 1  # one process prints the report

@@ -78,7 +78,7 @@ def open_page(browser, site):
     return page
 
 
-PAGE_FACTS = """() => ({
+PAGE_FACTS = r"""() => ({
   ids: Array.from(document.querySelectorAll('[id], a[name]')).map(e => e.id || e.name),
   links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
   images: Array.from(document.images).map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0})),

@@ -1,5 +1,6 @@
 """A run killed mid-training (SIGKILL) resumes from its last checkpoint and ends with the same metrics as an
-uninterrupted run with the same seed. report.json exists only once a run has completed."""
+uninterrupted run with the same seed, from a stored corpus and from a stream (the Trainer skips the batches the
+checkpoint has seen). report.json exists only once a run has completed."""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
@@ -17,13 +18,21 @@ def small_corpus(tmp_path_factory):
     return path
 
 
-def command(out, corpus, *extra):
-    exe = Path(sys.executable).parent/"mlm-course"
-    return [str(exe), "run", "--output-dir", str(out), "--dataset", str(corpus), "--epochs", "3", "--batch-size", "8",
-            "--seed", "7", "--quiet", *extra]
+SOURCES = {"stored": ["--epochs", "3"],  # a checkpoint per epoch
+           "streamed": ["--streaming", "--max-eval-samples", "15", "--max-steps", "24", "--save-strategy", "steps",
+                        "--save-steps", "8"]}
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path, small_corpus):
+@pytest.fixture(params=SOURCES)
+def command(request):
+    def command(out, corpus, *extra):
+        exe = Path(sys.executable).parent/"mlm-course"
+        return [str(exe), "run", "--output-dir", str(out), "--dataset", str(corpus), "--batch-size", "8", "--seed", "7",
+                "--quiet", *SOURCES[request.param], *extra]
+    return command
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, small_corpus, command):
     full = tmp_path/"full"
     subprocess.run(command(full, small_corpus), check=True, capture_output=True, timeout=600)
     expected = json.loads((full/"report.json").read_text())
@@ -34,7 +43,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, small_corpus):
     while not list((killed/"checkpoints").glob("checkpoint-*/trainer_state.json")) and time.time() < deadline:
         assert proc.poll() is None, "the run ended before writing its first checkpoint"
         time.sleep(0.2)
-    time.sleep(1.0)  # now inside the second epoch
+    time.sleep(1.0)  # now past the first checkpoint
     proc.send_signal(signal.SIGKILL); proc.wait()
     assert not (killed/"report.json").exists(), "a killed run must not look complete"
     assert not (killed/"model.safetensors").exists()

@@ -1,8 +1,9 @@
 "Sparse prediction (LM head on masked positions only) gives the model's own loss and gradients, for three heads."
 import pytest, torch
-from transformers import (BertConfig, BertForMaskedLM, DistilBertConfig, DistilBertForMaskedLM, RobertaConfig,
-                          RobertaForMaskedLM, AutoModelForMaskedLM, pipeline)
-from mlm_course.training import sparse_mlm_loss, mlm_head
+from transformers import (AlbertConfig, AlbertForMaskedLM, BertConfig, BertForMaskedLM, DebertaV2Config,
+                          DebertaV2ForMaskedLM, DistilBertConfig, DistilBertForMaskedLM, ElectraConfig, ElectraForMaskedLM,
+                          RobertaConfig, RobertaForMaskedLM, AutoModelForMaskedLM, pipeline)
+from mlm_course.sparse import sparse_mlm_loss, sparse_supported, mlm_head
 
 V = 300
 MODELS = {
@@ -12,6 +13,14 @@ MODELS = {
                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)),
     "distilbert": lambda: DistilBertForMaskedLM(DistilBertConfig(vocab_size=V, dim=32, n_layers=2, n_heads=2,
                           hidden_dim=64, max_position_embeddings=64)),
+    "deberta-v2": lambda: DebertaV2ForMaskedLM(DebertaV2Config(vocab_size=V, hidden_size=32, num_hidden_layers=2,
+                          num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)),  # legacy head: `cls`
+}
+SMALL = dict(vocab_size=V, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+UNKNOWN_HEADS = {  # their own (dense) loss: make_trainer falls back, evaluate_perplexity uses their full output
+    "albert": lambda: AlbertForMaskedLM(AlbertConfig(embedding_size=16, **SMALL)),  # `predictions`
+    "electra": lambda: ElectraForMaskedLM(ElectraConfig(embedding_size=16, **SMALL)),  # `generator_lm_head`
+    "deberta-v2 (new head)": lambda: DebertaV2ForMaskedLM(DebertaV2Config(legacy=False, **SMALL)),  # `lm_predictions`
 }
 
 
@@ -52,9 +61,16 @@ def test_sum_normalisation_matches_mean(arch):
     torch.testing.assert_close(sparse_mlm_loss(model, batch, n), sparse_mlm_loss(model, batch), rtol=1e-6, atol=0)
 
 
-def test_unknown_head_is_a_clear_error():
+def test_known_heads_are_supported():
+    assert all(sparse_supported(make()) for make in MODELS.values())
+
+
+@pytest.mark.parametrize("arch", list(UNKNOWN_HEADS))
+def test_unknown_head_is_a_clear_error(arch):
     from mlm_course.utils import ModelError
-    with pytest.raises(ModelError, match="No known LM head"): mlm_head(torch.nn.Linear(2, 2))
+    model = UNKNOWN_HEADS[arch]()
+    assert not sparse_supported(model)
+    with pytest.raises(ModelError, match="No known LM head"): mlm_head(model)
 
 
 def test_trained_sparse_model_is_a_standard_checkpoint(tmp_path):

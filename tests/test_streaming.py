@@ -106,16 +106,3 @@ def test_stream_corpus_errors(tmp_path):
     (tmp_path/"docs.xml").write_text("<doc/>")
     with pytest.raises(DataError, match="unknown file type.*Fix:"):
         stream_corpus(tmp_path/"docs.xml")
-
-
-def test_train_from_a_stream(tmp_path):
-    from mlm_course.scaling import train
-    from mlm_course.utils import ConfigError
-    path = write_corpus(tmp_path/"docs.jsonl", 400, seed=4)
-    tiny = json.dumps(dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128))
-    with pytest.raises(ConfigError, match="max-steps"):
-        train(str(tmp_path/"never"), corpus=str(path), streaming=True)
-    metrics = train(str(tmp_path/"run"), corpus=str(path), streaming=True, max_steps=6, per_device_batch_size=4,
-                    block_size=64, shuffle_buffer=50, model_config=tiny)
-    assert len(metrics["losses"]) == 6 and metrics["world_size"] == 1
-    assert (tmp_path/"run"/"model.safetensors").is_file() and (tmp_path/"run"/"train_metrics.json").is_file()

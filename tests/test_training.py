@@ -6,7 +6,8 @@ from transformers.trainer_utils import IntervalStrategy
 from mlm_course.masking import fixed_eval_masks
 from mlm_course.model import load_model
 from mlm_course.tokenizer import offline_tokenizer
-from mlm_course.training import SparseMLMTrainer, make_trainer, mlm_training_args, plot_loss_curves
+from mlm_course.sparse import SparseMLMTrainer
+from mlm_course.training import make_trainer, mlm_training_args, plot_loss_curves
 from mlm_course.utils import ConfigError
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
@@ -59,6 +60,23 @@ def test_make_trainer_wiring(tmp_path, tok, blocks):
     assert args.eval_strategy == IntervalStrategy.NO, "no evaluation set, no evaluation"
     assert args.seed == 7
     assert type(make_trainer(tiny_model(tok), tok, blocks, None, args, sparse=False)) is Trainer
+
+
+def test_unknown_head_falls_back_to_the_dense_loss(tmp_path, tok, blocks, capsys):
+    "A model whose LM head sparse prediction does not know trains with its own loss, said in one line; sparse=True refuses."
+    from transformers import AlbertConfig, AlbertForMaskedLM
+    from mlm_course.utils import ModelError
+    albert = AlbertForMaskedLM(AlbertConfig(vocab_size=len(tok), embedding_size=16, hidden_size=32, num_hidden_layers=1,
+                                            num_attention_heads=2, intermediate_size=64))
+    args = mlm_training_args(tmp_path, max_steps=1, per_device_train_batch_size=4, save_strategy="no", **QUIET)
+    trainer = make_trainer(albert, tok, blocks, None, args)
+    assert type(trainer) is Trainer
+    assert capsys.readouterr().err == ("mlm_course: no sparse LM head for AlbertForMaskedLM; training with the dense loss "
+                                       "(same result, more compute)\n")
+    trainer.train(); capsys.readouterr()  # the dense loss trains it
+    with pytest.raises(ModelError, match="--no-sparse"): make_trainer(albert, tok, blocks, None, args, sparse=True)
+    make_trainer(tiny_model(tok), tok, blocks, None, args)
+    assert capsys.readouterr().err == "", "no message where the head is known"
 
 
 def test_sparse_evaluation_equals_dense(tmp_path, tok, blocks):

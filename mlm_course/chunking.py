@@ -70,6 +70,7 @@ def separator_id(tokenizer:PreTrainedTokenizerBase) -> int:
                           "use a tokenizer with one, or add one with tokenizer.add_special_tokens")
     return sep
 
+# %% ../nbs/01_chunking.ipynb #5c998f5e
 def encode_texts(tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
                  texts:list[str], # Documents
                 ) -> list[list[int]]:
@@ -79,6 +80,7 @@ def encode_texts(tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
         return [e.ids for e in backend.encode_batch_fast(texts)]  # no offsets, no Python objects per token
     return tokenizer(texts, return_attention_mask=False, verbose=False)["input_ids"]  # long is fine here
 
+# %% ../nbs/01_chunking.ipynb #d4ae7a52
 def document_ids(batch:dict, # A batch with a `text_column`
                  tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
                  text_column:str="text", # Column of texts, or of lists of texts to join with spaces (ELI5's answers)
@@ -89,6 +91,7 @@ def document_ids(batch:dict, # A batch with a `text_column`
     if texts and isinstance(texts[0], list): texts = [" ".join(parts) for parts in texts]  # as the reference joins answers
     return {"input_ids": [x if x and x[-1] == sep else x + [sep] for x in encode_texts(tokenizer, texts)]}
 
+# %% ../nbs/01_chunking.ipynb #c5732df6
 def tokenize_and_group(batch:dict, # A batch with a `text_column`
                        tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
                        block_size:int=128, # Tokens per block
@@ -112,6 +115,7 @@ def tokenize_and_group(batch:dict, # A batch with a `text_column`
     if not arrays: return {"input_ids": blocks.tolist(), "attention_mask": mask.tolist()}
     return {"input_ids": blocks, "attention_mask": mask}  # 2-D arrays: Arrow takes them without a Python loop
 
+# %% ../nbs/01_chunking.ipynb #2e235291
 def _map_fingerprint(docs:Dataset, tokenizer:PreTrainedTokenizerBase, **settings) -> str|None:
     """The cache key of `concat_and_group`'s `map`: what `datasets` would compute, without pickling the tokenizer
     (its serialized form is hashed instead, which is much faster). None (let `datasets` hash) for slow tokenizers."""
@@ -122,6 +126,7 @@ def _map_fingerprint(docs:Dataset, tokenizer:PreTrainedTokenizerBase, **settings
                         Hasher.hash(document_ids),
                         backend.to_str(), special, sorted(settings.items())])
 
+# %% ../nbs/01_chunking.ipynb #81d41b71
 def concat_and_group(docs:Dataset, # Documents with a `text_column`
                      tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
                      block_size:int=128, # Tokens per block
@@ -141,7 +146,6 @@ def concat_and_group(docs:Dataset, # Documents with a `text_column`
     return docs.map(tokenize_and_group, fn_kwargs=dict(tokenizer=tokenizer, **settings), batched=True,
                     batch_size=batch_size, num_proc=num_proc, remove_columns=docs.column_names,
                     new_fingerprint=fingerprint, desc="Tokenizing and grouping")
-
 
 # %% ../nbs/01_chunking.ipynb #8b326f07
 def chunk_stats(blocks:Dataset, # Blocks with `input_ids` and `attention_mask`

@@ -16,14 +16,15 @@ from .utils import COURSE_BASE, MLMCourseError, OutputDirError, ConfigError, ato
 __all__ = ['RUN_ARGUMENTS', 'FILL_MASK_EXAMPLES', 'BUILTIN_MODEL', 'COMMANDS', 'ModelArguments', 'DataArguments',
            'OutputArguments', 'bf16_is_fast', 'job_defaults', 'run_parser', 'parse_run', 'job_settings',
            'check_settings', 'prepare_output_dir', 'load_documents', 'job_blocks', 'job_model', 'job_report',
-           'run_card', 'push_run', 'run_job', 'run_settings', 'evaluate_model', 'fill_mask_cli', 'function_arguments',
-           'main']
+           'run_card', 'push_run', 'run_job', 'job_inputs', 'write_run', 'run_settings', 'evaluate_model',
+           'fill_mask_cli', 'function_arguments', 'main']
 
 # %% ../nbs/09_cli.ipynb #8febf86f
 def _option(default, help:str, **argparse_settings):
     "A dataclass field that `HfArgumentParser` turns into a documented option."
     return field(default=default, metadata=dict(help=help, **argparse_settings))
 
+# %% ../nbs/09_cli.ipynb #98ef32fc
 @dataclass
 class ModelArguments:
     "Which model to adapt, and how its loss is computed."
@@ -35,6 +36,7 @@ class ModelArguments:
     config_overrides: Optional[str] = _option(None, "'builtin' only: config settings, e.g. 'num_hidden_layers=2,hidden_size=64'")
     trust_remote_code: bool = _option(False, "Run Python code shipped with a hub model (only for sources you trust)")
 
+# %% ../nbs/09_cli.ipynb #6edd4d3a
 @dataclass
 class DataArguments:
     "Where the text comes from and how it becomes blocks and masks."
@@ -67,6 +69,7 @@ class DataArguments:
     general_eval: Optional[str] = _option(None, "WikiText raw file or folder: also score general English, before and "
                                           "after (forgetting)")
 
+# %% ../nbs/09_cli.ipynb #66f19c8c
 @dataclass
 class OutputArguments:
     "What the report shows, and what happens to an existing output folder."
@@ -288,6 +291,7 @@ def job_report(model:ModelArguments, data:DataArguments, args, # The settings (`
             "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
             "fill_mask": [dict(text=t, before=_answers(b), after=_answers(a)) for t, b, a in fills], "command": command}
 
+# %% ../nbs/09_cli.ipynb #17265521
 def run_card(report:dict) -> str: # `job_report`'s output
     "A model card (README.md) for an adapted model: data, settings, scores before and after, and the command."
     settings = ", ".join(f"{k} {report[k]}" for k in ("block_size", "mlm_probability", "learning_rate", "epochs",
@@ -337,16 +341,56 @@ def run_job(output_dir:str, # Directory for the model, its card, report.json and
     Writes a model directory with its card (README.md), `loss_curve.png` and `report.json` (written last)."""
     return run_settings(*job_settings(output_dir=output_dir, **settings))
 
+# %% ../nbs/09_cli.ipynb #7a53e6ce
+def job_inputs(model:ModelArguments, # The model settings
+               data:DataArguments, # The data settings
+               seed:int=42, # Seed of the split, the masks and the warm start
+              ) -> tuple:
+    "Documents → tokenizer → blocks → model (lessons 00 to 03): tokenizer, model, training blocks, evaluation draws."
+    from mlm_course.tokenizer import load_tokenizer, offline_tokenizer
+    from mlm_course.masking import fixed_eval_masks
+    docs = load_documents(data, seed)
+    builtin_texts = None if data.streaming else docs["train"]["text"]
+    tokenizer = offline_tokenizer(texts=builtin_texts) if model.model == "builtin" else load_tokenizer(model.model)
+    train_blocks, eval_masked = job_blocks(docs, tokenizer, data, seed)
+    net = job_model(model, tokenizer, train_blocks)  # before static masking: the warm start reads the real tokens
+    if data.static_masking:
+        train_p = data.train_mlm_probability or data.mlm_probability
+        train_blocks = fixed_eval_masks(train_blocks, tokenizer, train_p, seed=seed)
+    return tokenizer, net, train_blocks, eval_masked
+
+# %% ../nbs/09_cli.ipynb #de864121
+def _scores(net, eval_masked, general, when:str) -> dict:
+    "Lesson 05's scores of `net` on the evaluation draws (and on general English), named for `when`."
+    scores = {when: _masked_scores(net, eval_masked)}
+    if general: scores.update({f"general_{when}": _masked_scores(net, general), "n_general_blocks": len(general)})
+    return scores
+
+# %% ../nbs/09_cli.ipynb #12960685
+def write_run(out:Path, # The output directory, where the Trainer saved the model
+              trainer, # The trainer, after training
+              tokenizer, # The model's tokenizer
+              report:dict, # `job_report`'s output
+             ):
+    "Rank 0's files next to the model: the tokenizer, the loss curve, the model card and, last, `report.json`."
+    import matplotlib.pyplot as plt
+    from mlm_course.training import plot_loss_curves
+    tokenizer.save_pretrained(out)
+    (out/"training_args.bin").unlink(missing_ok=True)  # a pickle: the settings are in report.json instead
+    figure = plot_loss_curves(trainer.state.log_history)
+    figure.savefig(out/"loss_curve.png", dpi=120, bbox_inches="tight"); plt.close(figure)
+    atomic_write_text(out/"README.md", run_card(report))
+    atomic_write_json(out/"report.json", report)
+
+# %% ../nbs/09_cli.ipynb #8b15dd55
 def run_settings(model:ModelArguments, data:DataArguments, output:OutputArguments, args, # The settings
                  command:str=None, # The command line, for the model card
                 ) -> dict|None:
     "The job, step by step: documents → blocks → model → score → train → score → fill-mask → report (None off rank 0)."
-    import matplotlib.pyplot as plt
     from accelerate import PartialState
     from transformers import set_seed
-    from mlm_course.tokenizer import load_tokenizer, offline_tokenizer
-    from mlm_course.masking import fixed_eval_masks
-    from mlm_course.training import make_trainer, plot_loss_curves
+    from transformers.trainer_callback import PrinterCallback
+    from mlm_course.training import make_trainer
     from mlm_course.inference import fill_mask
     check_settings(model, data, args)
     state = PartialState(cpu=args.use_cpu)  # under torchrun / accelerate launch: one process per device
@@ -354,42 +398,28 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
         out = prepare_output_dir(args.output_dir, output.overwrite, output.resume) if state.is_main_process else Path(args.output_dir)
     if output.quiet: _quiet_libraries(); args.disable_tqdm = True
     set_seed(args.seed)
-    docs = load_documents(data, args.seed)
-    builtin_texts = None if data.streaming else docs["train"]["text"]
-    tokenizer = offline_tokenizer(texts=builtin_texts) if model.model == "builtin" else load_tokenizer(model.model)
-    train_blocks, eval_masked = job_blocks(docs, tokenizer, data, args.seed)
-    net = job_model(model, tokenizer, train_blocks)
-    train_p = data.train_mlm_probability or data.mlm_probability
-    if data.static_masking: train_blocks = fixed_eval_masks(train_blocks, tokenizer, train_p, seed=args.seed)
+    tokenizer, net, train_blocks, eval_masked = job_inputs(model, data, args.seed)
     general = _general_eval_set(data.general_eval, tokenizer, data.block_size, args.seed) if data.general_eval else None
     texts = [t.replace("<mask>", tokenizer.mask_token) for t in
              output.fill_mask or FILL_MASK_EXAMPLES.get(data.dataset, FILL_MASK_EXAMPLES["builtin"])]
-    scores, fills_before = {"before": _masked_scores(net, eval_masked)}, fill_mask(net, tokenizer, texts)
-    if general: scores.update(general_before=_masked_scores(net, general), n_general_blocks=len(general))
+    scores, fills_before = _scores(net, eval_masked, general, "before"), fill_mask(net, tokenizer, texts)
     push, args.push_to_hub, args.output_dir = args.push_to_hub, False, str(out/"checkpoints")  # we push the result
-    trainer = make_trainer(net, tokenizer, train_blocks, eval_masked[0], args, sparse=model.sparse,
-                           mlm_probability=train_p, whole_word=data.whole_word, documents=data.documents)
-    if output.quiet:
-        from transformers.trainer_callback import PrinterCallback
-        trainer.remove_callback(PrinterCallback)
+    trainer = make_trainer(net, tokenizer, train_blocks, eval_masked[0], args, sparse=model.sparse, documents=data.documents,
+                           mlm_probability=data.train_mlm_probability or data.mlm_probability, whole_word=data.whole_word)
+    if output.quiet: trainer.remove_callback(PrinterCallback)
     train_out = trainer.train(resume_from_checkpoint=_last_checkpoint(out/"checkpoints") if output.resume else None)
-    scores["after"] = _masked_scores(trainer.model, eval_masked)
-    if general: scores["general_after"] = _masked_scores(trainer.model, general)
+    scores.update(_scores(trainer.model, eval_masked, general, "after"))
     trainer.save_model(str(out))  # the Trainer saves on rank 0 only
     if not state.is_main_process: return None  # rank 0 writes the tokenizer, the figure and the report
-    tokenizer.save_pretrained(out)
-    (out/"training_args.bin").unlink(missing_ok=True)  # a pickle: the settings are in report.json instead
-    figure = plot_loss_curves(trainer.state.log_history)
-    figure.savefig(out/"loss_curve.png", dpi=120, bbox_inches="tight"); plt.close(figure)
     fills = zip(texts, fills_before, fill_mask(trainer.model, tokenizer, texts))
     n_train = len(train_blocks) if hasattr(train_blocks, "__len__") else None
     report = job_report(model, data, args, (n_train, len(eval_masked[0])), scores, train_out, trainer, fills,
                         command or "run_job(...)")
-    atomic_write_text(out/"README.md", run_card(report))
-    atomic_write_json(out/"report.json", report)
+    write_run(out, trainer, tokenizer, report)
     if push: push_run(out, args.hub_model_id)
     return report
 
+# %% ../nbs/09_cli.ipynb #14e55189
 def _masked_scores(model, # A masked-language model
                    eval_masked, # Blocks with fixed masks
                    batch_size:int=32, # Blocks per forward pass
@@ -401,6 +431,7 @@ def _masked_scores(model, # A masked-language model
     del scores["top_k"]
     return {k.replace("top_k_", "top3_"): v for k, v in scores.items()}
 
+# %% ../nbs/09_cli.ipynb #23eefb25
 def _general_eval_set(path, tokenizer, block_size:int, seed:int):
     "WikiText (a raw file or folder) in blocks with fixed 15% masks: general English, to measure what is forgotten."
     from mlm_course.pretraining import general_eval_sets
@@ -408,16 +439,19 @@ def _general_eval_set(path, tokenizer, block_size:int, seed:int):
     if not p.exists(): raise ConfigError(f"--general-eval '{path}' does not exist", "pass a wiki.test.raw file or its folder")
     return general_eval_sets(tokenizer, p, splits=("test",), seed=seed, block_size=block_size)["wikitext2_test"]
 
+# %% ../nbs/09_cli.ipynb #351cd675
 def _answers(predictions:list) -> list:
     "Fill-mask predictions in short form: [word, score] pairs."
     return [[p["token_str"].strip(), round(p["score"], 3)] for p in predictions]
 
+# %% ../nbs/09_cli.ipynb #e3ae5865
 def _quiet_libraries():
     "No progress bars or length warnings from datasets and transformers (for --quiet and tests)."
     import datasets, transformers
     datasets.disable_progress_bars(); transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()  # "Writing model shards" at every checkpoint
 
+# %% ../nbs/09_cli.ipynb #432838b7
 def _last_checkpoint(folder:Path):
     "The newest `checkpoint-N` folder in `folder`, or None."
     from transformers.trainer_utils import get_last_checkpoint
@@ -469,6 +503,7 @@ def _command_function(name:str):
         return pretrain
     return {"run": run_job, "evaluate": evaluate_model, "fill-mask": fill_mask_cli}[name]
 
+# %% ../nbs/09_cli.ipynb #b0bbeac5
 def function_arguments(f) -> type: # A function with docments
     "A dataclass of `f`'s parameters, their docments as help: the options of the subcommand that calls `f`."
     import dataclasses, inspect, typing
@@ -483,6 +518,7 @@ def function_arguments(f) -> type: # A function with docments
     return dataclasses.make_dataclass(f.__name__, [option(n, p) for n, p in inspect.signature(f).parameters.items()],
                                       kw_only=True)
 
+# %% ../nbs/09_cli.ipynb #d0209f56
 def _parse(name:str, argv:list) -> tuple:
     "Subcommand `name`'s settings from `argv`."
     from transformers import HfArgumentParser
@@ -492,6 +528,7 @@ def _parse(name:str, argv:list) -> tuple:
     except ValueError as e:  # TrainingArguments refuses a combination of settings
         raise ConfigError(str(e).splitlines()[0].rstrip("."), f"change that setting (`mlm-course {name} --help`)") from e
 
+# %% ../nbs/09_cli.ipynb #96c5f478
 def main(argv:list=None): # Arguments (default: sys.argv[1:])
     "Entry point of the `mlm-course` command."
     import dataclasses, shlex

@@ -14,8 +14,8 @@ from typing import Callable
 from .utils import ConfigError, DataError
 
 # %% auto #0
-__all__ = ['ELI5_BASE_URL', 'ELI5_FILES', 'builtin_corpus', 'normalize_eli5', 'load_eli5', 'join_answers', 'prepare_eli5',
-           'load_corpus', 'plot_token_lengths']
+__all__ = ['ELI5_BASE_URL', 'ELI5_FILES', 'ELI5_PARQUET', 'builtin_corpus', 'normalize_eli5', 'eli5_sources', 'load_eli5',
+           'join_answers', 'prepare_eli5', 'load_corpus', 'plot_token_lengths']
 
 # %% ../nbs/00_data.ipynb #664f3f79
 _SKIP_MODULES = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "lib2to3", "ensurepip",
@@ -67,29 +67,41 @@ def builtin_corpus(validation_fraction:float=0.1, # Share of documents held out 
 ELI5_BASE_URL = "https://jingshensn2.github.io/eli5c/datasets"
 ELI5_FILES = {"train": "eli5-category-train.json.gz", "validation1": "eli5-category-validation-1.json.gz",
               "validation2": "eli5-category-validation-2.json.gz", "test": "eli5-category-test.json.gz"}
+ELI5_PARQUET = "hf://datasets/rexarski/eli5_category@~parquet/default/{split}/*.parquet"  # the hub's parquet copy
 
 def normalize_eli5(row:dict) -> dict:
     "Turn the release files' `{'url': [...]}` fields into the plain lists the hub version has."
     return {k: (row[k] or {}).get("url", []) if isinstance(row[k], dict) or row[k] is None else row[k]
             for k in ("title_urls", "selftext_urls")}
 
-def _eli5_source(name:str, data_files:str|Path|None) -> str:
-    "Where split `name` is read from: the release URL, a folder of release files, or one release file."
-    if data_files is None: return f"{ELI5_BASE_URL}/{ELI5_FILES[name]}"
+# %% ../nbs/00_data.ipynb #a1961bb5
+def eli5_sources(name:str, # A split of `ELI5_FILES`
+                 data_files:str|Path|None=None, # A release file, or a folder of them (offline); None: download
+                ) -> list[tuple[str,str]]:
+    "(builder, file) pairs to read split `name` from, in order: the release files, then the hub's parquet copy."
+    if data_files is None:
+        return [("json", f"{ELI5_BASE_URL}/{ELI5_FILES[name]}"), ("parquet", ELI5_PARQUET.format(split=name))]
     path = Path(data_files).expanduser()
     src = path/ELI5_FILES[name] if path.is_dir() else path
     if not src.exists():
         raise DataError(f"The ELI5-Category file '{src}' does not exist",
                         f"download {ELI5_BASE_URL}/{ELI5_FILES[name]} there, or pass data_files=None to download it")
-    return str(src)
+    return [("json", str(src))]
 
+# %% ../nbs/00_data.ipynb #76b13be3
 def load_eli5(split:str="train[:5000]", # A split of ELI5_FILES, with an optional slice as in `load_dataset`
               data_files:str|Path|None=None, # A release file, or a folder of them (offline); None: download
+              sources:list|None=None, # (builder, file) pairs to try in order (default: `eli5_sources`)
              ) -> Dataset:
-    "ELI5-Category questions with their answers, read with the `json` builder (no loading script)."
+    "ELI5-Category questions with their answers, from the first source that works (no loading script)."
     name = split.split("[")[0]
     if name not in ELI5_FILES: raise DataError(f"ELI5-Category has no split {name!r}", f"use one of {list(ELI5_FILES)}")
-    ds = load_dataset("json", data_files={name: _eli5_source(name, data_files)}, split=split)
+    tried = []
+    for builder, src in sources or eli5_sources(name, data_files):
+        try: ds = load_dataset(builder, data_files={name: src}, split=split); break
+        except Exception as e: tried.append(f"{src} ({type(e).__name__})")  # a dead link, no network, a bad file
+    else: raise DataError(f"ELI5-Category could not be read from any source: {'; '.join(tried)}",
+                          "check the connection, or download a release file and pass data_files=")
     features = ds.features.copy()
     for k in ("title_urls", "selftext_urls"): features[k] = List(Value("string"))
     return ds.map(normalize_eli5, features=features)
@@ -119,6 +131,7 @@ def _builder(path:Path) -> str:
         raise DataError(f"'{path.name}' has an unsupported extension", f"use one of {', '.join(_BUILDERS)} (optionally .gz)")
     return _BUILDERS[ext]
 
+# %% ../nbs/00_data.ipynb #b4724c96
 def _first_bad_line(path:Path, builder:str) -> str:
     "Describe the first line of a JSONL/CSV file that cannot be parsed ('' if none is found)."
     import csv, gzip
@@ -135,6 +148,7 @@ def _first_bad_line(path:Path, builder:str) -> str:
             except json.JSONDecodeError as e: return f"line {i} is not valid JSON ({e.msg})"
     return ""
 
+# %% ../nbs/00_data.ipynb #dec4cc83
 def _read_local(path:Path) -> Dataset:
     "Read a local file with the `datasets` builder for its extension, with clear errors."
     if not path.exists(): raise DataError(f"The dataset file '{path}' does not exist", "check the path")
@@ -146,6 +160,7 @@ def _read_local(path:Path) -> Dataset:
         raise DataError(f"Could not read '{path.name}'" + (f": {where}" if where else f" ({type(e).__name__})"),
                         "fix the file so that every line is one well-formed record") from e
 
+# %% ../nbs/00_data.ipynb #3790191e
 def _with_text(ds:Dataset, text_column:str|None, text_fn) -> Dataset:
     "`ds` with a `text` column of non-blank strings (and `category` if it has one)."
     if "answers" in ds.column_names and text_column is None and text_fn is None:  # the ELI5 release format
@@ -166,11 +181,13 @@ def _with_text(ds:Dataset, text_column:str|None, text_fn) -> Dataset:
     if len(ds) == 0: raise DataError("The dataset has no non-blank text", "check the file or the text column")
     return ds
 
+# %% ../nbs/00_data.ipynb #8d3bf602
 def _is_local(source:str) -> bool:
     "Whether `source` names a local file rather than a hub dataset id."
     path = Path(source).expanduser()
     return path.exists() or path.suffix in _BUILDERS or path.suffix == ".gz" or source.startswith((".", "/", "~"))
 
+# %% ../nbs/00_data.ipynb #a81a6dbb
 def load_corpus(source:str="builtin", # "builtin", "eli5_category", a local file or a hub dataset id
                 text_column:str|None=None, # Column holding the text (default "text")
                 text_fn:Callable[[dict],str]|None=None, # Function row -> text, instead of `text_column`

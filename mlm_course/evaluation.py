@@ -34,6 +34,7 @@ def _collator(eval_masked:Dataset, tokenizer:PreTrainedTokenizerBase|None):
                         "pass tokenizer=... (its pad token fills the short blocks)")
     return default_data_collator
 
+# %% ../nbs/05_evaluation.ipynb #e6f645ca
 def _scored_batches(model:PreTrainedModel, eval_masked:Dataset, batch_size:int,
                     tokenizer:PreTrainedTokenizerBase|None, collator=None):
     "One pass in eval mode over the pre-masked blocks, batch by batch: `labels`, the `scored` mask and their logits."
@@ -49,6 +50,7 @@ def _scored_batches(model:PreTrainedModel, eval_masked:Dataset, batch_size:int,
             scored = labels != -100
             yield labels, scored, masked_logits(model, batch, scored) if sparse else model(**batch).logits[scored]
 
+# %% ../nbs/05_evaluation.ipynb #be751133
 def _score_pass(model, eval_masked, batch_size, tokenizer, top_k:int|None=None, collator=None):
     "One pass: per block the summed cross-entropy and number of masked tokens; with `top_k`, first-guess and top-k hits."
     sums, counts, first, among = [], [], 0, 0
@@ -61,6 +63,7 @@ def _score_pass(model, eval_masked, batch_size, tokenizer, top_k:int|None=None, 
             first += int(hits[:, 0].sum()); among += int(hits.any(-1).sum())
     return torch.cat(sums).double(), torch.cat(counts), first, among
 
+# %% ../nbs/05_evaluation.ipynb #92b29d3f
 def masked_token_losses(model:PreTrainedModel, # A masked-language model
                         eval_masked:Dataset, # Pre-masked blocks: `input_ids`, `attention_mask`, `labels` (-100 = not scored)
                         batch_size:int=32, # Blocks per forward pass
@@ -93,7 +96,6 @@ def over_draws(runs:list[dict]) -> dict:
             out[k], out[f"{k}_std"] = mean_and_std([r[k] for r in runs])
         else: out[k] = v if all(r[k] == v for r in runs) else [r[k] for r in runs]
     return {**out, "n_draws": len(runs)}
-
 
 # %% ../nbs/05_evaluation.ipynb #86400402
 def _perplexity(sums:torch.Tensor, counts:torch.Tensor) -> dict:
@@ -155,6 +157,7 @@ def _masked_copies(input_ids:torch.Tensor, # (texts, length) padded token ids
     copies[torch.arange(len(rows)), positions] = mask_token_id
     return copies
 
+# %% ../nbs/05_evaluation.ipynb #697296d4
 def pseudo_perplexity(model:PreTrainedModel, # A masked-language model
                       tokenizer:PreTrainedTokenizerBase, # Its tokenizer (must have a mask token)
                       texts:str|list[str], # Text(s) to score

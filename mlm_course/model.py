@@ -88,12 +88,14 @@ def _tiny_tokenizer(family:str, texts:list, vocab_size:int) -> PreTrainedTokeniz
                                                                      unk_token="[UNK]", mask_token="[MASK]"), DebertaV2TokenizerFast)
     return train_sentencepiece_tokenizer(texts, vocab_size)  # XLM-R's
 
+# %% ../nbs/03_model.ipynb #22bc4c0c
 @lru_cache(maxsize=1)
 def _course_texts() -> tuple:
     "The first 300 training documents of the built-in corpus, read once per process (reading takes a second)."
     from mlm_course.data import builtin_corpus
     return tuple(builtin_corpus()["train"]["text"][:300])
 
+# %% ../nbs/03_model.ipynb #8ef3c9e7
 def _tiny_config_fields(family:str, tokenizer:PreTrainedTokenizerBase, hidden_size:int, max_length:int) -> dict:
     "The configuration fields that set `family` apart, at toy size."
     if family in ("roberta", "xlm-roberta"):  # positions are numbered from pad_token_id + 1
@@ -108,6 +110,7 @@ def _tiny_config_fields(family:str, tokenizer:PreTrainedTokenizerBase, hidden_si
                       global_attn_every_n_layers=2, local_attention=16)
     return fields
 
+# %% ../nbs/03_model.ipynb #2b89f421
 def tiny_model_dir(family:str, # "bert", "roberta", "albert", "electra", "deberta-v2", "modernbert" or "xlm-roberta"
                    path:str|Path, # Directory to write: config, safetensors weights and tokenizer (`save_pretrained`)
                    texts=None, # Tokenizer training texts (default: 300 documents of the built-in corpus)
@@ -211,6 +214,7 @@ def cooccurrence_embeddings(blocks, # Token-id sequences (e.g. the training bloc
     vectors = u * s.sqrt()
     return vectors / vectors.std() * scale
 
+# %% ../nbs/03_model.ipynb #d7e8fc7a
 def sinusoidal_positions(n_positions:int, # Rows: positions
                          dim:int, # Columns: the model's width
                          scale:float=0.05, # Amplitude
@@ -221,6 +225,7 @@ def sinusoidal_positions(n_positions:int, # Rows: positions
     table[:, 0::2], table[:, 1::2] = torch.sin(angle), torch.cos(angle)
     return table * scale
 
+# %% ../nbs/03_model.ipynb #79a0b14d
 def warm_start(model:PreTrainedModel, # A freshly initialised BERT/RoBERTa-style masked-language model
                blocks, # Training token-id sequences
                window:int=4, # Co-occurrence window of `cooccurrence_embeddings`

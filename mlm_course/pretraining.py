@@ -231,6 +231,7 @@ def _git_commit() -> str:
                                cwd=Path(mlm_course.__file__).parent, timeout=10).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError): return "unknown"
 
+# %% ../nbs/10_pretraining.ipynb #11410166
 def _sweep_table(sweep:dict) -> str:
     "The shape sweep as a markdown table."
     rows = "\n".join(f"| {r['name']} | {r['fp16_mb']} | {r['steps']:,} | {r['tokens']/1e6:.1f}M | {r['perplexity']:.1f} | "
@@ -238,6 +239,7 @@ def _sweep_table(sweep:dict) -> str:
     return (f"Each run trained for {sweep['sweep_minutes']} minutes on {sweep['device']}; WikiText-2 validation, fixed "
             f"15% masks.\n\n| run | MB (fp16) | steps | tokens | perplexity | top-1 |\n|---|---:|---:|---:|---:|---:|\n{rows}\n")
 
+# %% ../nbs/10_pretraining.ipynb #18abf52a
 def model_card(report:dict, # `pretrain`'s report
                sweep:dict|None=None, # `tools/build-course-base`'s sweep.json, if the shape came from a sweep
               ) -> str:

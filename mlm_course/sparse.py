@@ -39,6 +39,7 @@ def _keep_mask(shape:tuple, # Shape of the tensor the full layer drops out
     "Dropout's scaled keep mask for a whole `shape` tensor: the same random draws as `nn.Dropout` on the CPU."
     return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1 - p).div_(1 - p)
 
+# %% ../nbs/13_sparse_prediction.ipynb #a8a41b93
 def _dropout_rows(x:torch.Tensor, # Rows of a larger tensor
                   p:float, # Dropout probability (0: no dropout)
                   full_shape:tuple, # Shape of the tensor the full layer drops out
@@ -47,12 +48,14 @@ def _dropout_rows(x:torch.Tensor, # Rows of a larger tensor
     "Dropout on `x` with the random draws that dropout on the whole `full_shape` tensor would make."
     return x if p == 0 else x * _keep_mask(full_shape, p, x)[rows]
 
+# %% ../nbs/13_sparse_prediction.ipynb #cef37cc1
 def _is_bert_layer(layer) -> bool:
     "Does `layer` have the BERT/RoBERTa layout that `last_layer_at` knows?"
     att = getattr(getattr(layer, "attention", None), "self", None)
     return (all(hasattr(att, n) for n in ("query", "key", "value", "scaling", "dropout"))
             and hasattr(layer, "intermediate") and hasattr(layer, "output") and not getattr(att, "is_decoder", False))
 
+# %% ../nbs/13_sparse_prediction.ipynb #b40596dd
 def last_layer_at(layer, # A BERT/RoBERTa encoder layer
                   hidden:torch.Tensor, # (batch, length, width) input of the layer
                   attention_mask:torch.Tensor|None, # (batch, length), 0 = padding, or a 4-D additive mask; None: none

@@ -74,7 +74,8 @@ class DataArguments:
 class OutputArguments:
     "What the report shows, and what happens to an existing output folder."
     _argument_group_name = "output"
-    fill_mask: Optional[list[str]] = _option(None, "Sentences with <mask> for the report's examples (default: per dataset)")
+    fill_mask: Optional[list[str]] = _option(None, "Sentences with <mask> for the report's examples (default: per "
+                                             "dataset); repeat the option or give several", action="extend")
     overwrite: bool = _option(False, "Replace the results of a previous run in --output-dir")
     resume: bool = _option(False, "Continue from the last checkpoint in --output-dir")
     quiet: bool = _option(False, "Hide progress bars")

@@ -54,10 +54,11 @@ def test_options_reach_the_trainer_unchanged():
     model, data, output, args = parse_run(["--output-dir", "x", "--tf32", "false", "--lr-scheduler-type", "cosine",
                                            "--warmup-ratio", "0.1", "--eval-steps", "7", "--dataloader-num-workers", "2",
                                            "--torch-compile", "--fill-mask", "A <mask>.", "Two <mask>.",
+                                           "--fill-mask", "Three <mask>.",
                                            "--validation-split-percentage", "10", "--strategy", "overflow"])
     assert (args.lr_scheduler_type, args.warmup_steps, args.eval_steps, args.dataloader_num_workers, args.torch_compile) \
         == ("cosine", 0.1, 7, 2, True)
-    assert output.fill_mask == ["A <mask>.", "Two <mask>."] and data.validation_split_percentage == 10
+    assert output.fill_mask == ["A <mask>.", "Two <mask>.", "Three <mask>."] and data.validation_split_percentage == 10
     assert data.strategy == "overflow" and model.sparse is None
 
 

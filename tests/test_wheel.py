@@ -45,3 +45,21 @@ def test_fill_mask_with_course_base_from_the_wheel(installed):
                        env=env, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "1918" in [x["token_str"].strip() for x in json.loads(p.stdout)[0]["predictions"]]
+
+
+def test_the_default_job_runs_from_the_wheel_without_nbdev(installed):
+    "The wheel carries everything the default job needs (corpus, model, tokenizer), and the library never imports nbdev."
+    _, tmp = installed
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | dict(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    no_nbdev = ("import sys; sys.modules['nbdev'] = None  # any `import nbdev` now fails\n"
+                "import mlm_course, mlm_course.cli as cli\n"
+                "for m in ('data', 'chunking', 'masking', 'model', 'training', 'sparse', 'evaluation', 'inference',\n"
+                "          'adaptation', 'scaling', 'pretraining', 'downstream', 'study', 'tokenizer', 'utils'):\n"
+                "    __import__(f'mlm_course.{m}')\n"
+                "sys.exit(cli.main(sys.argv[1:]))")
+    out = tmp/"run"
+    p = subprocess.run([str(tmp/"venv"/"bin"/"python"), "-c", no_nbdev, "run", "--max-steps", "5", "--mask-draws", "1",
+                        "--output-dir", str(out), "--quiet"], capture_output=True, text=True, cwd=tmp, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    report = json.loads((out/"report.json").read_text())
+    assert report["model"] == "course-base" and report["max_steps"] == 5 and report["perplexity_after"] > 1

@@ -11,6 +11,7 @@ from transformers import AutoTokenizer, RobertaForMaskedLM, Trainer, TrainerCall
 from mlm_course.tokenizer import offline_tokenizer
 from .common import (BLOCK_SIZE, MASK_SEED, alternate, answer_texts, distilroberta_config, eli5_like_seed,
                      eli5_questions, peak_memory, timed)
+from .limits import train_step_flops
 from .seed_pipeline import SEED_NUM_PROC, seed_group_texts, seed_preprocess, seed_trainer
 
 SIDES = ("seed", "ours")
@@ -120,10 +121,12 @@ def fill_mask_seed_way(model, tokenizer, texts:list[str], top_k:int=3) -> list:
 def _recording(trainer_class):
     "`trainer_class` that also keeps every training loss at full precision (the logged ones are rounded)."
     class Recording(trainer_class):
-        losses: list
+        losses: list; scored: list
         def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
+            scored = int((inputs["labels"] != -100).sum())  # masked tokens: the sparse head's rows
             out = super().compute_loss(model, inputs, return_outputs=return_outputs, **kwargs)
-            if model.training: self.losses.append(float((out[0] if return_outputs else out).detach()))
+            if model.training:
+                self.losses.append(float((out[0] if return_outputs else out).detach())); self.scored.append(scored)
             return out
     Recording.__name__ = f"Recording{trainer_class.__name__}"
     return Recording
@@ -144,7 +147,7 @@ def _trainer(side:str, model, args, train_blocks, eval_blocks, tokenizer):
     "The seed's `Trainer` (full logits) or our `SparseMLMTrainer`, each with a fresh collator seeded with `MASK_SEED`."
     trainer = (seed_trainer(model, args, train_blocks, eval_blocks, tokenizer, MASK_SEED, _recording(Trainer))
                if side == "seed" else _ours_trainer(model, args, train_blocks, eval_blocks, tokenizer))
-    trainer.losses = []
+    trainer.losses, trainer.scored = [], []
     return trainer
 
 def _ours_trainer(model, args, train_blocks, eval_blocks, tokenizer):
@@ -197,10 +200,14 @@ def measure_model(kind:str="distilroberta", batch_size:int=8, warmup_steps:int=1
         trainer.add_callback(clock)
         with peak_memory() as memory: trainer.train()
         steps = [b - a for a, b in zip(clock.ends[warmup_steps - 1:], clock.ends[warmup_steps:])]
-        return dict(seconds=min(steps), steps_s=steps, losses=trainer.losses, memory=memory)
+        fastest = min(range(len(steps)), key=steps.__getitem__)
+        flops = train_step_flops(initial.config, batch_size, trainer.scored[warmup_steps + fastest], sparse=side != "seed")
+        return dict(seconds=steps[fastest], steps_s=steps, losses=trainer.losses, memory=memory, flops=flops)
     train_sides = SIDES + ("ours_bf16",) if bf16 else SIDES
     runs = alternate({side: lambda side=side: train_once(side) for side in train_sides}, rounds)
     out.update(_fastest(f"{p}_train", runs))
+    for side in train_sides:  # the FLOPs of the fastest step (its masked-token count), not of the first round's
+        out[f"{p}_train_{side}_flops"] = min(runs[side], key=lambda x: x["seconds"])["flops"]
     for side in train_sides[2:]:
         out[f"{p}_train_{side}_samples_per_s"] = batch_size/out[f"{p}_train_{side}_s"]
         out[f"{p}_train_{side}_all_steps_s"] = [s for r in runs[side] for s in r["steps_s"]]

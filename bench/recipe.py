@@ -22,14 +22,14 @@ VARIANTS = {  # name -> (initialisation, share of tokens masked in training, dro
     "positions-masks30-nodropout": ("positions", 0.3, 0.0),
     "vectors": ("vectors", 0.15, 0.1),
     "vectors-masks30-nodropout": ("vectors", 0.3, 0.0),
-    "warm": ("both", 0.3, 0.0),  # lesson 03's `warm_start`: what `mlm-course run` does for the built-in model
+    "warm": ("both", 0.3, 0.0),  # lesson 15's `warm_start`: what `mlm-course run` does for the built-in model
     "warm-dropout": ("both", 0.3, 0.1),  # the same with the usual dropout
 }
 
 def initialise(model, init:str|None, train_ids):
     "Apply none, one or both parts of lesson 03's warm start."
     import torch
-    from mlm_course.model import cooccurrence_embeddings, sinusoidal_positions, warm_start
+    from mlm_course.warm_start import cooccurrence_embeddings, sinusoidal_positions, warm_start
     if init == "both": return warm_start(model, train_ids)
     words, positions = model.get_input_embeddings().weight, model.base_model.embeddings.position_embeddings.weight
     with torch.no_grad():

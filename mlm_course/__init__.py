@@ -15,6 +15,7 @@ Modules:
 - `mlm_course.scaling`: When one CPU or GPU is no longer enough: memory arithmetic, several GPUs and nodes with `torchrun` / `accelerate launch`, corpora streamed instead of loaded, and preprocessing on several processes.
 - `mlm_course.sparse`: The LM head, and most of the last encoder layer, run only on the ~15% of positions that the masked-LM loss scores: the model's own loss and gradients, for less compute.
 - `mlm_course.study`: Three recipe choices measured one at a time on the course's main job: the masking rate (15%, 30%, 40%), whole words or single tokens, and attention across document joins. Same model, data, steps and evaluation masks; three seeds each.
-- `mlm_course.training`: The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and a masked-LM loss that runs the LM head only on the masked positions."""
+- `mlm_course.training`: The 🤗 `Trainer` with the reference settings, checkpoints, TensorBoard logs and loss curves, and a masked-LM loss that runs the LM head only on the masked positions.
+- `mlm_course.warm_start`: A model trained from scratch starts from random numbers. Word vectors from co-occurrence counts and sinusoidal positions give it a head start, using only the training text."""
 
 __version__ = "0.1.0"

@@ -9,12 +9,11 @@ Docs: https://mlm-course.github.io/mlm_course/domain_adaptation.html.md"""
 from __future__ import annotations
 import copy, re
 from pathlib import Path
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, load_dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from transformers.trainer_callback import PrinterCallback
 from .chunking import make_blocks
-from .evaluation import MeanStd, evaluate_perplexity
-from .masking import fixed_eval_masks
+from .evaluation import MeanStd, evaluate_perplexity, masked_eval_blocks
 from .training import make_trainer, mlm_training_args
 from .utils import DataError
 
@@ -73,13 +72,9 @@ def fixed_eval_sets(corpora:dict[str, Dataset], # Name -> held-out documents wit
                     seed:int=0, # Seed of the masks
                     max_blocks:int|None=None, # Keep at most this many blocks per corpus (None: all)
                    ) -> dict[str, Dataset]:
-    "Blocks with fixed masks for each corpus, so that every model is scored on the same tokens."
-    sets = {}
-    for name, docs in corpora.items():
-        blocks = make_blocks(DatasetDict(validation=docs), tokenizer, block_size=block_size)["validation"]
-        if max_blocks is not None: blocks = blocks.select(range(min(max_blocks, len(blocks))))
-        sets[name] = fixed_eval_masks(blocks, tokenizer, mlm_probability=mlm_probability, seed=seed)
-    return sets
+    "Blocks with fixed masks for each corpus (`masked_eval_blocks`), so that every model is scored on the same tokens."
+    return {name: masked_eval_blocks(docs, tokenizer, block_size, seed=seed, mlm_probability=mlm_probability,
+                                     max_blocks=max_blocks)[0] for name, docs in corpora.items()}
 
 # %% ../nbs/07_domain_adaptation.ipynb #5a631535
 def perplexity_table(models:dict[str, PreTrainedModel|list[PreTrainedModel]], # Name -> model, or one model per seed

@@ -225,16 +225,16 @@ def job_blocks(docs:dict, # `load_documents`' output (`train` may be missing: ev
     "Training blocks (stored or streamed; None without `train`) and the evaluation blocks under fixed mask draws."
     from datasets import DatasetDict
     from mlm_course.chunking import make_blocks
-    from mlm_course.evaluation import eval_mask_draws
+    from mlm_course.evaluation import masked_eval_blocks
     from mlm_course.scaling import stream_blocks
-    stored = {k: v for k, v in docs.items() if not (k == "train" and data.streaming)}
-    blocks = make_blocks(DatasetDict(stored), tokenizer, data.block_size, strategy=data.strategy, num_proc=data.num_proc)
-    train, valid = blocks.get("train"), blocks["validation"]
-    if data.streaming: train = stream_blocks(docs["train"], tokenizer, data.block_size, data.shuffle_buffer, seed)
+    train = docs.get("train")
+    if train is not None and data.streaming: train = stream_blocks(train, tokenizer, data.block_size, data.shuffle_buffer, seed)
+    elif train is not None:
+        train = make_blocks(DatasetDict(train=train), tokenizer, data.block_size, data.strategy, data.num_proc)["train"]
     if data.max_train_samples: train = train.take(data.max_train_samples)
-    if data.max_eval_samples and not data.streaming: valid = valid.take(data.max_eval_samples)
-    return train, eval_mask_draws(valid, tokenizer, data.mask_draws, seed=seed, mlm_probability=data.mlm_probability,
-                                  whole_word=data.whole_word)
+    return train, masked_eval_blocks(docs["validation"], tokenizer, data.block_size, data.mask_draws, seed,
+                                     data.mlm_probability, data.whole_word, strategy=data.strategy, num_proc=data.num_proc,
+                                     max_blocks=None if data.streaming else data.max_eval_samples)
 
 # %% ../nbs/09_cli.ipynb #681abeeb
 def _config_overrides(text:str|None) -> dict:
@@ -252,9 +252,10 @@ def job_model(model:ModelArguments, # The model settings
               tokenizer, # Its tokenizer
               train_blocks=None, # Stored training blocks: the builtin model's warm start reads them
              ):
-    "The model to adapt: a pretrained one, or the builtin model from scratch (no dropout, warm-started; lesson 03)."
+    "The model to adapt: a pretrained one, or the builtin model from scratch (no dropout, warm-started; lesson 15)."
     from datasets import Dataset
-    from mlm_course.model import load_model, warm_start
+    from mlm_course.model import load_model
+    from mlm_course.warm_start import warm_start
     builtin = model.model == "builtin"
     net = load_model(model.model, tokenizer=tokenizer, trust_remote_code=model.trust_remote_code,
                      **({**BUILTIN_MODEL, **_config_overrides(model.config_overrides)} if builtin else {}))
@@ -361,7 +362,7 @@ def job_inputs(model:ModelArguments, # The model settings
     return tokenizer, net, train_blocks, eval_masked
 
 # %% ../nbs/09_cli.ipynb #de864121
-def _scores(net, eval_masked, general, when:str) -> dict:
+def _job_scores(net, eval_masked, general, when:str) -> dict:
     "Lesson 05's scores of `net` on the evaluation draws (and on general English), named for `when`."
     scores = {when: _masked_scores(net, eval_masked)}
     if general: scores.update({f"general_{when}": _masked_scores(net, general), "n_general_blocks": len(general)})
@@ -403,13 +404,13 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
     general = _general_eval_set(data.general_eval, tokenizer, data.block_size, args.seed) if data.general_eval else None
     texts = [t.replace("<mask>", tokenizer.mask_token) for t in
              output.fill_mask or FILL_MASK_EXAMPLES.get(data.dataset, FILL_MASK_EXAMPLES["builtin"])]
-    scores, fills_before = _scores(net, eval_masked, general, "before"), fill_mask(net, tokenizer, texts)
+    scores, fills_before = _job_scores(net, eval_masked, general, "before"), fill_mask(net, tokenizer, texts)
     push, args.push_to_hub, args.output_dir = args.push_to_hub, False, str(out/"checkpoints")  # we push the result
     trainer = make_trainer(net, tokenizer, train_blocks, eval_masked[0], args, sparse=model.sparse, documents=data.documents,
                            mlm_probability=data.train_mlm_probability or data.mlm_probability, whole_word=data.whole_word)
     if output.quiet: trainer.remove_callback(PrinterCallback)
     train_out = trainer.train(resume_from_checkpoint=_last_checkpoint(out/"checkpoints") if output.resume else None)
-    scores.update(_scores(trainer.model, eval_masked, general, "after"))
+    scores.update(_job_scores(trainer.model, eval_masked, general, "after"))
     trainer.save_model(str(out))  # the Trainer saves on rank 0 only
     if not state.is_main_process: return None  # rank 0 writes the tokenizer, the figure and the report
     fills = zip(texts, fills_before, fill_mask(trainer.model, tokenizer, texts))
@@ -523,9 +524,11 @@ def function_arguments(f) -> type: # A function with docments
 def _parse(name:str, argv:list) -> tuple:
     "Subcommand `name`'s settings from `argv`."
     from transformers import HfArgumentParser
-    f = _command_function(name)
-    try: return parse_run(argv) if name == "run" else HfArgumentParser(
-        function_arguments(f), prog=f"mlm-course {name}", description=f.__doc__).parse_args_into_dataclasses(argv)
+    try:
+        if name == "run": return parse_run(argv)
+        f = _command_function(name)
+        return HfArgumentParser(function_arguments(f), prog=f"mlm-course {name}", description=f.__doc__
+                               ).parse_args_into_dataclasses(argv)
     except ValueError as e:  # TrainingArguments refuses a combination of settings
         raise ConfigError(str(e).splitlines()[0].rstrip("."), f"change that setting (`mlm-course {name} --help`)") from e
 

@@ -14,8 +14,8 @@ from typing import Callable
 from .utils import ConfigError, DataError
 
 # %% auto #0
-__all__ = ['ELI5_BASE_URL', 'ELI5_FILES', 'ELI5_PARQUET', 'builtin_corpus', 'normalize_eli5', 'eli5_sources', 'load_eli5',
-           'join_answers', 'prepare_eli5', 'load_corpus', 'plot_token_lengths']
+__all__ = ['ELI5_BASE_URL', 'ELI5_FILES', 'ELI5_PARQUET', 'FILE_BUILDERS', 'builtin_corpus', 'normalize_eli5', 'eli5_sources',
+           'load_eli5', 'join_answers', 'prepare_eli5', 'load_corpus', 'plot_token_lengths']
 
 # %% ../nbs/00_data.ipynb #664f3f79
 _SKIP_MODULES = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "lib2to3", "ensurepip",
@@ -122,14 +122,14 @@ def prepare_eli5(ds:Dataset, # Rows as returned by `load_eli5`
     return DatasetDict(train=split["train"], validation=split["test"])
 
 # %% ../nbs/00_data.ipynb #47b28bc3
-_BUILDERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+FILE_BUILDERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}  # extension -> `datasets` builder
 
 def _builder(path:Path) -> str:
     "The `datasets` builder for a local file, from its extension (`.gz` allowed)."
     ext = "".join(path.suffixes[-2:-1]) if path.suffix == ".gz" else path.suffix
-    if ext not in _BUILDERS:
-        raise DataError(f"'{path.name}' has an unsupported extension", f"use one of {', '.join(_BUILDERS)} (optionally .gz)")
-    return _BUILDERS[ext]
+    if ext not in FILE_BUILDERS:
+        raise DataError(f"'{path.name}' has an unsupported extension", f"use one of {', '.join(FILE_BUILDERS)} (optionally .gz)")
+    return FILE_BUILDERS[ext]
 
 # %% ../nbs/00_data.ipynb #b4724c96
 def _first_bad_line(path:Path, builder:str) -> str:
@@ -185,7 +185,7 @@ def _with_text(ds:Dataset, text_column:str|None, text_fn) -> Dataset:
 def _is_local(source:str) -> bool:
     "Whether `source` names a local file rather than a hub dataset id."
     path = Path(source).expanduser()
-    return path.exists() or path.suffix in _BUILDERS or path.suffix == ".gz" or source.startswith((".", "/", "~"))
+    return path.exists() or path.suffix in FILE_BUILDERS or path.suffix == ".gz" or source.startswith((".", "/", "~"))
 
 # %% ../nbs/00_data.ipynb #a81a6dbb
 def load_corpus(source:str="builtin", # "builtin", "eli5_category", a local file or a hub dataset id

@@ -16,6 +16,7 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, DataCo
 from transformers.trainer_callback import PrinterCallback
 from .adaptation import continue_pretraining, fixed_eval_sets, perplexity_table
 from .chunking import make_blocks
+from .data import FILE_BUILDERS
 from .evaluation import mean_and_std
 from .utils import ConfigError, DataError, atomic_write_json, resolve_model_name, shared_data_dir
 
@@ -52,8 +53,7 @@ def load_pubmedqa(source:str|Path|None=None, # `ori_pqal.json`, a hub-shaped .pa
         data = json.loads(path.read_text(encoding="utf-8"))
         rows = _release_rows(data) if isinstance(data, dict) else _hub_rows(data)
     elif path.suffix in (".jsonl", ".parquet"):
-        builder = "parquet" if path.suffix == ".parquet" else "json"
-        rows = _hub_rows(load_dataset(builder, data_files=str(path), split="train"))
+        rows = _hub_rows(load_dataset(FILE_BUILDERS[path.suffix], data_files=str(path), split="train"))
     else: rows = _hub_rows(load_dataset(str(source), PUBMEDQA[1], split="train"))
     unknown = sorted({r["decision"] for r in rows} - set(DECISIONS))
     if unknown: raise DataError(f"Unknown PubMedQA answers {unknown}", f"final_decision must be one of {DECISIONS}")

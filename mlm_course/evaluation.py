@@ -23,7 +23,7 @@ from .utils import DataError, eval_mode
 
 # %% auto #0
 __all__ = ['masked_token_losses', 'mean_and_std', 'MeanStd', 'over_draws', 'evaluate_perplexity', 'eval_mask_draws',
-           'masked_token_accuracy', 'pseudo_perplexity', 'perplexity_by', 'load_metric']
+           'masked_eval_blocks', 'masked_token_accuracy', 'pseudo_perplexity', 'perplexity_by', 'load_metric']
 
 # %% ../nbs/05_evaluation.ipynb #2b9a3046
 def _collator(eval_masked:Dataset, tokenizer:PreTrainedTokenizerBase|None):
@@ -135,6 +135,23 @@ def eval_mask_draws(blocks:Dataset, # Blocks with `input_ids` (and usually `atte
     return [fixed_eval_masks(blocks, tokenizer, mlm_probability, seed=seed + i, whole_word=whole_word)
             for i in range(n_draws)]
 
+# %% ../nbs/05_evaluation.ipynb #cff5ab90
+def masked_eval_blocks(documents:Dataset, # Held-out documents with a `text` column
+                       tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
+                       block_size:int=128, # Tokens per block
+                       n_draws:int=1, # Mask draws (seeds `seed`, `seed + 1`, ...)
+                       seed:int=0, # Seed of the first draw
+                       mlm_probability:float=0.15, # Share of tokens (or words) to predict
+                       whole_word:bool=False, # Select whole words instead of single tokens
+                       max_blocks:int|None=None, # Keep at most this many blocks (None: all)
+                       strategy:str="group", # How documents become blocks (`make_blocks`)
+                       num_proc:int|None=None, # Processes for tokenizing
+                      ) -> list[Dataset]:
+    "Documents → blocks → fixed masks: the set every model is scored on, one pre-masked copy per mask draw."
+    blocks = make_blocks(DatasetDict(validation=documents), tokenizer, block_size, strategy, num_proc)["validation"]
+    if max_blocks is not None: blocks = blocks.select(range(min(max_blocks, len(blocks))))
+    return eval_mask_draws(blocks, tokenizer, n_draws, seed, mlm_probability, whole_word)
+
 # %% ../nbs/05_evaluation.ipynb #b2d4f6a8
 def masked_token_accuracy(model:PreTrainedModel, # A masked-language model
                           eval_masked:Dataset, # Pre-masked blocks, e.g. from `fixed_eval_masks`
@@ -206,8 +223,7 @@ def perplexity_by(model:PreTrainedModel, # A masked-language model
     groups = {}
     for value in sorted(documents.unique(column), key=str):
         docs = documents.filter(lambda v: v == value, input_columns=column)
-        group_blocks = make_blocks(DatasetDict(validation=docs), tokenizer, block_size=block_size)["validation"]
-        masked = fixed_eval_masks(group_blocks, tokenizer, mlm_probability=mlm_probability, seed=seed)
+        masked = masked_eval_blocks(docs, tokenizer, block_size, seed=seed, mlm_probability=mlm_probability)[0]
         groups[value] = {**evaluate_perplexity(model, masked, batch_size, tokenizer), "n_documents": len(docs)}
     return groups
 

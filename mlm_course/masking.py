@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib, json, os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fastcore.basics import patch
 import torch
 from datasets import Dataset, DatasetDict
 from tokenizers import BertWordPieceTokenizer, SentencePieceUnigramTokenizer
@@ -103,34 +104,38 @@ class MLMCollator(DataCollatorForLanguageModeling):
         return {**batch, **document_attention(originals, batch["attention_mask"], separator_id(self.tokenizer),
                                               self.position_offset)}
 
-    def one_per_empty_row(self, selected, candidates):
-        "(batch, length) True at one random candidate of each row that has candidates but nothing selected."
-        empty = ~selected.any(1) & candidates.any(1)
-        pick = torch.zeros_like(selected)
-        if empty.any():  # rare in 128-token blocks, so the usual draws stay exactly those of the parent class
-            scores = torch.rand(selected.shape, generator=self.generator).masked_fill(~candidates, -1)
-            pick[empty, scores[empty].argmax(1)] = True
-        return pick
+# %% ../nbs/02_masking.ipynb #ceac762d
+@patch
+def torch_mask_tokens(self:MLMCollator, inputs, special_tokens_mask=None, offset_mapping=None):
+    "Select tokens (or whole words) and corrupt them 80/10/10; returns `(inputs, labels)`."
+    labels = inputs.clone()
+    special = torch.isin(inputs, self.special_ids)
+    if special_tokens_mask is not None: special |= torch.as_tensor(special_tokens_mask, dtype=torch.bool)
+    starts = word_starts(inputs, special, self.starts_table) if self.whole_word else torch.ones_like(special)
+    def draw_words(p): # one coin per word, tossed at its first token and copied to the rest of the word
+        coins = torch.bernoulli(torch.full(inputs.shape, p), generator=self.generator).bool()
+        return spread_to_words(coins & starts & ~special, starts)
+    selected = draw_words(self.mlm_probability)
+    if self.never_empty: selected |= spread_to_words(self.one_per_empty_row(selected, starts & ~special), starts)
+    labels[~selected] = -100
+    replaced = draw_words(self.mask_replace_prob) & selected
+    inputs[replaced] = self.tokenizer.mask_token_id
+    if self.mask_replace_prob < 1 and self.random_replace_prob > 0:
+        randomised = draw_words(self.random_replace_prob/(1 - self.mask_replace_prob)) & selected & ~replaced
+        random_ids = torch.randint(len(self.tokenizer), inputs.shape, generator=self.generator)
+        inputs[randomised] = random_ids[randomised]
+    return inputs, labels
 
-    def torch_mask_tokens(self, inputs, special_tokens_mask=None, offset_mapping=None):
-        "Select tokens (or whole words) and corrupt them 80/10/10; returns `(inputs, labels)`."
-        labels = inputs.clone()
-        special = torch.isin(inputs, self.special_ids)
-        if special_tokens_mask is not None: special |= torch.as_tensor(special_tokens_mask, dtype=torch.bool)
-        starts = word_starts(inputs, special, self.starts_table) if self.whole_word else torch.ones_like(special)
-        def draw_words(p): # one coin per word, tossed at its first token and copied to the rest of the word
-            coins = torch.bernoulli(torch.full(inputs.shape, p), generator=self.generator).bool()
-            return spread_to_words(coins & starts & ~special, starts)
-        selected = draw_words(self.mlm_probability)
-        if self.never_empty: selected |= spread_to_words(self.one_per_empty_row(selected, starts & ~special), starts)
-        labels[~selected] = -100
-        replaced = draw_words(self.mask_replace_prob) & selected
-        inputs[replaced] = self.tokenizer.mask_token_id
-        if self.mask_replace_prob < 1 and self.random_replace_prob > 0:
-            randomised = draw_words(self.random_replace_prob/(1 - self.mask_replace_prob)) & selected & ~replaced
-            random_ids = torch.randint(len(self.tokenizer), inputs.shape, generator=self.generator)
-            inputs[randomised] = random_ids[randomised]
-        return inputs, labels
+# %% ../nbs/02_masking.ipynb #95de7754
+@patch
+def one_per_empty_row(self:MLMCollator, selected, candidates):
+    "(batch, length) True at one random candidate of each row that has candidates but nothing selected."
+    empty = ~selected.any(1) & candidates.any(1)
+    pick = torch.zeros_like(selected)
+    if empty.any():  # rare in 128-token blocks, so the usual draws stay exactly those of the parent class
+        scores = torch.rand(selected.shape, generator=self.generator).masked_fill(~candidates, -1)
+        pick[empty, scores[empty].argmax(1)] = True
+    return pick
 
 # %% ../nbs/02_masking.ipynb #00a9a08a
 def mlm_collator(tokenizer:PreTrainedTokenizerBase, # An MLM tokenizer (it must have a mask token)

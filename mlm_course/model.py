@@ -9,7 +9,6 @@ Docs: https://mlm-course.github.io/mlm_course/model.html.md"""
 from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
-import numpy as np
 import torch
 from transformers import (AlbertTokenizerFast, AutoConfig, AutoModelForMaskedLM, DebertaV2TokenizerFast, PreTrainedModel,
                           PreTrainedTokenizerBase, RobertaConfig, RobertaForMaskedLM)
@@ -19,7 +18,7 @@ from .utils import ConfigError, ModelError, atomic_dir, resolve_model_name
 
 # %% auto #0
 __all__ = ['TINY_FAMILIES', 'load_model', 'small_mlm_config', 'tiny_model_dir', 'count_parameters', 'flops_per_token',
-           'plot_parameters_and_compute', 'cooccurrence_embeddings', 'sinusoidal_positions', 'warm_start']
+           'plot_parameters_and_compute']
 
 # %% ../nbs/03_model.ipynb #6f975173
 def _check_model_dir(path:Path):
@@ -189,50 +188,3 @@ def plot_parameters_and_compute(models:dict, # Name -> masked-language model
     ax_c.set_xlabel("% of the dense forward pass (multiply-adds per token)"); ax_c.set_title("Compute per token")
     ax_c.legend(loc="lower right", fontsize=8); fig.tight_layout()
     return fig
-
-# %% ../nbs/03_model.ipynb #870dff48
-def cooccurrence_embeddings(blocks, # Token-id sequences (e.g. the training blocks' `input_ids`)
-                            vocab_size:int, # Rows of the result
-                            dim:int, # Columns: the model's width
-                            window:int=4, # Count pairs up to this many positions apart
-                            scale:float=0.05, # Standard deviation of the result
-                           ) -> torch.Tensor:
-    "Word vectors from the PPMI matrix of token co-occurrences, reduced to `dim` columns by a randomised SVD."
-    ids = np.concatenate([np.asarray(b, dtype=np.int64) for b in blocks])
-    counts = np.zeros((vocab_size, vocab_size), dtype=np.float32)
-    for k in range(1, window + 1):
-        np.add.at(counts, (ids[:-k], ids[k:]), 1.0); np.add.at(counts, (ids[k:], ids[:-k]), 1.0)
-    p_word = counts.sum(1, keepdims=True) / counts.sum()
-    p_context = counts.sum(0, keepdims=True) ** 0.75  # smoothed context distribution, as in word2vec
-    p_context /= p_context.sum()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pmi = np.log(counts / counts.sum() / (p_word * p_context))
-    ppmi = torch.from_numpy(np.nan_to_num(np.maximum(pmi, 0), nan=0.0, posinf=0.0, neginf=0.0))
-    with torch.random.fork_rng():  # a randomised SVD: seeded, so the result is reproducible
-        torch.manual_seed(0)
-        u, s, _ = torch.svd_lowrank(ppmi, q=dim, niter=4)
-    vectors = u * s.sqrt()
-    return vectors / vectors.std() * scale
-
-# %% ../nbs/03_model.ipynb #d7e8fc7a
-def sinusoidal_positions(n_positions:int, # Rows: positions
-                         dim:int, # Columns: the model's width
-                         scale:float=0.05, # Amplitude
-                        ) -> torch.Tensor:
-    "The transformer's sine/cosine position table (Vaswani et al. 2017)."
-    angle = torch.arange(n_positions)[:, None] / 10000 ** (torch.arange(0, dim, 2) / dim)
-    table = torch.zeros(n_positions, dim)
-    table[:, 0::2], table[:, 1::2] = torch.sin(angle), torch.cos(angle)
-    return table * scale
-
-# %% ../nbs/03_model.ipynb #79a0b14d
-def warm_start(model:PreTrainedModel, # A freshly initialised BERT/RoBERTa-style masked-language model
-               blocks, # Training token-id sequences
-               window:int=4, # Co-occurrence window of `cooccurrence_embeddings`
-              ) -> PreTrainedModel:
-    "Initialise the word embeddings from co-occurrence counts and the position embeddings with sinusoids, in place."
-    words, positions = model.get_input_embeddings().weight, model.base_model.embeddings.position_embeddings.weight
-    with torch.no_grad():
-        words.copy_(cooccurrence_embeddings(blocks, words.shape[0], words.shape[1], window))
-        positions.copy_(sinusoidal_positions(*positions.shape))
-    return model

@@ -11,13 +11,15 @@ import copy, json, math, statistics, subprocess, time
 from pathlib import Path
 import torch
 from datasets import Dataset, DatasetDict
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
+from .cli import job_defaults, prepare_output_dir, _quiet_libraries
 from .utils import ConfigError, DataError, atomic_write_json, atomic_write_text, shared_data_dir
 
 # %% auto #0
 __all__ = ['COURSE_BASE_SHAPE', 'EVERYDAY_SENTENCES', 'general_english_file', 'text_batches', 'base_model', 'fp16_megabytes',
            'StepTimer', 'seconds_per_step', 'pretraining_args', 'pretrain_model', 'general_eval_sets', 'score_model',
-           'shape_sweep', 'plot_sweep', 'save_half', 'model_card', 'pretrain']
+           'shape_sweep', 'plot_sweep', 'save_half', 'model_card', 'pretraining_data', 'pretraining_report',
+           'write_pretrained', 'pretrain']
 
 # %% ../nbs/10_pretraining.ipynb #f262f7ac
 def general_english_file() -> Path:
@@ -89,13 +91,11 @@ def pretraining_args(output_dir:str|Path, # Checkpoints go here
                     ):
     "`TrainingArguments` for pre-training: bf16 where native, checkpoints every ~5% of the steps, no evaluation."
     from mlm_course.training import mlm_training_args
-    from mlm_course.cli import bf16_is_fast
-    bf16 = bf16_is_fast()
+    machine = {k: job_defaults("builtin")[k] for k in ("bf16", "use_cpu")}  # the precision rule of `mlm-course run`
     settings = dict(learning_rate=learning_rate, per_device_train_batch_size=batch_size, max_steps=max_steps,
                     warmup_steps=warmup_ratio, weight_decay=weight_decay, seed=seed, eval_strategy="no",
                     save_strategy="steps", save_steps=max(50, max_steps // 20), save_total_limit=1,
-                    logging_steps=max(10, max_steps // 200), report_to=[], disable_tqdm=quiet, bf16=bf16,
-                    use_cpu=bf16 and not torch.cuda.is_available(),  # the Trainer wants use_cpu for bf16 on a CPU
+                    logging_steps=max(10, max_steps // 200), report_to=[], disable_tqdm=quiet, **machine,
                     dataloader_num_workers=4 if torch.cuda.is_available() else 0)
     return mlm_training_args(output_dir, preset="builtin", **{**settings, **overrides})
 
@@ -107,13 +107,13 @@ def pretrain_model(model:PreTrainedModel, # A fresh model (`base_model`); traine
                    budget_minutes:float|None=None, # Train for about this long (sets `max_steps` from a timed probe)
                    max_steps:int|None=None, # Or: exactly this many steps
                    mlm_probability:float=0.3, # Share of tokens masked in training
-                   warm:bool=True, # Warm start: co-occurrence word vectors and sinusoidal positions (lesson 03)
+                   warm:bool=True, # Warm start: co-occurrence word vectors and sinusoidal positions (lesson 15)
                    warm_blocks:int=20_000, # Blocks the co-occurrence counts are taken from
                    resume:bool=False, # Continue from the last checkpoint in `output_dir`
                    **settings, # `pretraining_args` settings: learning_rate, batch_size, seed, quiet, ...
                   ):
     "Train `model` with the masked-LM objective for a budget of minutes or steps; returns the trainer."
-    from mlm_course.model import warm_start
+    from mlm_course.warm_start import warm_start
     from mlm_course.training import make_trainer
     if (budget_minutes is None) == (max_steps is None):
         raise ConfigError("Give exactly one of budget_minutes and max_steps", "e.g. --budget-minutes 90")
@@ -239,15 +239,48 @@ def _sweep_table(sweep:dict) -> str:
     return (f"Each run trained for {sweep['sweep_minutes']} minutes on {sweep['device']}; WikiText-2 validation, fixed "
             f"15% masks.\n\n| run | MB (fp16) | steps | tokens | perplexity | top-1 |\n|---|---:|---:|---:|---:|---:|\n{rows}\n")
 
+# %% ../nbs/10_pretraining.ipynb #702b1afc
+def _score_tables(scores:dict) -> str: # `score_model`'s output
+    "The model card's scores: perplexity and accuracy on each evaluation set, then the fill-mask answers."
+    sets = "\n".join(f"| {k} | {v['perplexity']:.1f} | {v['accuracy']:.1%} | {v['top3_accuracy']:.1%} |"
+                     for k,v in scores.items() if k != "fill_mask")
+    fills = "\n".join(f"| {t['text'].replace('<mask>', '&lt;mask>')} | " +
+                      ", ".join(f"{w} ({p:.2f})" for w,p in t["predictions"]) + " |" for t in scores["fill_mask"])
+    return f"""## Scores (fixed 15% masks)
+| set | perplexity | top-1 accuracy | top-3 accuracy |
+|---|---:|---:|---:|
+{sets}
+
+## Fill-mask (top 5)
+| text | answers (score) |
+|---|---|
+{fills}
+
+"""
+
+# %% ../nbs/10_pretraining.ipynb #43e6e757
+def _recipe_section(report:dict) -> str: # `pretrain`'s report
+    "The model card's recipe: tokenizer, shape, training settings, machine, command and code version."
+    shape = report["shape"]
+    return f"""## Recipe
+- Tokenizer: byte-level BPE, {report['vocab_size']:,} tokens, trained on the same corpus (`train_bpe_tokenizer`).
+- Model: RoBERTa, {shape['num_hidden_layers']} layers, width {shape['hidden_size']}, {shape['num_attention_heads']}
+  heads, feed-forward {shape['intermediate_size']}, no dropout; {report['parameters']:,} parameters; weights stored
+  in float16 ({report['fp16_mb']} MB), loaded as float32.
+- Training: masked-LM with {report['mlm_probability']:.0%} masking, warm start {report['warm_start']}, AdamW lr
+  {report['learning_rate']} (warm-up 5%, linear decay), batch {report['batch_size']} x {report['block_size']} tokens,
+  weight decay {report['weight_decay']}, {report['max_steps']:,} steps ({report['tokens_seen']/1e6:.0f}M tokens,
+  {report['epochs']:.1f} epochs), bf16 {report['bf16']}, on {report['device']}, {report['train_minutes']:.1f} minutes.
+- Command: `{report['command']}`
+- Code: mlm_course {report['version']}, commit {report['commit']}.
+
+"""
+
 # %% ../nbs/10_pretraining.ipynb #18abf52a
 def model_card(report:dict, # `pretrain`'s report
                sweep:dict|None=None, # `tools/build-course-base`'s sweep.json, if the shape came from a sweep
               ) -> str:
     "A model card (README.md) from a pre-training report: data, licence, recipe, commit and measured scores."
-    s = report["scores"]
-    rows = "\n".join(f"| {t['text'].replace('<mask>', '&lt;mask>')} | " +
-                     ", ".join(f"{w} ({p:.2f})" for w,p in t["predictions"]) + " |" for t in s["fill_mask"])
-    shape = report["shape"]
     return f"""---
 language: en
 license: cc-by-sa-3.0
@@ -267,36 +300,84 @@ its package, so that every lesson adapts a real pretrained model offline. It sta
   derived work and is shared under the same licence.
 - Evaluation: WikiText-2 raw validation and test (general English the model never saw), fixed 15% masks.
 
-## Recipe
-- Tokenizer: byte-level BPE, {report['vocab_size']:,} tokens, trained on the same corpus (`train_bpe_tokenizer`).
-- Model: RoBERTa, {shape['num_hidden_layers']} layers, width {shape['hidden_size']}, {shape['num_attention_heads']}
-  heads, feed-forward {shape['intermediate_size']}, no dropout; {report['parameters']:,} parameters; weights stored
-  in float16 ({report['fp16_mb']} MB), loaded as float32.
-- Training: masked-LM with {report['mlm_probability']:.0%} masking, warm start {report['warm_start']}, AdamW lr
-  {report['learning_rate']} (warm-up 5%, linear decay), batch {report['batch_size']} x {report['block_size']} tokens,
-  weight decay {report['weight_decay']}, {report['max_steps']:,} steps ({report['tokens_seen']/1e6:.0f}M tokens,
-  {report['epochs']:.1f} epochs), bf16 {report['bf16']}, on {report['device']}, {report['train_minutes']:.1f} minutes.
-- Command: `{report['command']}`
-- Code: mlm_course {report['version']}, commit {report['commit']}.
-
-## Scores (fixed 15% masks)
-| set | perplexity | top-1 accuracy | top-3 accuracy |
-|---|---:|---:|---:|
-""" + "\n".join(f"| {k} | {v['perplexity']:.1f} | {v['accuracy']:.1%} | {v['top3_accuracy']:.1%} |"
-                for k,v in s.items() if k != "fill_mask") + f"""
-
-## Fill-mask (top 5)
-| text | answers (score) |
-|---|---|
-{rows}
-
-""" + (f"""
+{_recipe_section(report)}{_score_tables(report['scores'])}""" + (f"""
 ## How the shape was chosen
 {_sweep_table(sweep)}""" if sweep else "") + f"""
 ## Limits
 A model of {report['parameters']/1e6:.0f}M parameters trained for minutes: it knows common English words and phrases,
 not many facts. It is for learning and for quick experiments, not for production.
 """
+
+# %% ../nbs/10_pretraining.ipynb #4f653cca
+def _recipe_budget(budget_minutes:float|None, max_steps:int|None, hidden_size:int, num_attention_heads:int) -> float|None:
+    "The budget in minutes (80 if neither it nor `max_steps` is given), once the recipe's settings are checked."
+    if max_steps is None and budget_minutes is None: budget_minutes = 80.0
+    if budget_minutes is not None and budget_minutes <= 0:
+        raise ConfigError(f"--budget-minutes must be positive, got {budget_minutes}", "use e.g. 80")
+    if hidden_size % num_attention_heads:
+        raise ConfigError(f"--hidden-size {hidden_size} is not a multiple of --num-attention-heads {num_attention_heads}",
+                          "use e.g. --hidden-size 256 --num-attention-heads 4")
+    return budget_minutes
+
+# %% ../nbs/10_pretraining.ipynb #13539c78
+def pretraining_data(corpus:str|None, # A .jsonl(.gz)/.txt file of general text (None: the offline general_english)
+                     tokenizer:str|None, # A tokenizer directory to reuse (None: train a byte-level BPE on `corpus`)
+                     vocab_size:int, # Vocabulary of a newly trained tokenizer
+                     block_size:int, # Tokens per block
+                     num_proc:int|None, # Processes for tokenizing
+                     seed:int, # Seed of the 99/1 split
+                    ) -> tuple:
+    "The corpus (99% train, 1% validation), its tokenizer (reused or trained) and its blocks."
+    from transformers import AutoTokenizer
+    from mlm_course.data import load_corpus
+    from mlm_course.chunking import make_blocks
+    from mlm_course.tokenizer import train_bpe_tokenizer
+    docs = load_corpus(str(corpus or general_english_file()), test_size=0.01, seed=seed)
+    tok = AutoTokenizer.from_pretrained(tokenizer) if tokenizer else train_bpe_tokenizer(text_batches(docs["train"]), vocab_size)
+    return docs, tok, make_blocks(docs, tok, block_size=block_size, num_proc=num_proc)
+
+# %% ../nbs/10_pretraining.ipynb #4ddc4eea
+def pretraining_report(docs:DatasetDict, # The corpus, `train` and `validation` documents
+                       train_blocks:Dataset, # The training blocks
+                       trainer, # The trainer, after training
+                       minutes:float, # Training wall time
+                       eval_sets:dict[str, Dataset], # General-English sets to score on (`general_eval_sets`)
+                       shape:dict, # The model's shape
+                       mlm_probability:float, # Share of tokens masked in training
+                       warm_start:bool, # Was the model warm-started?
+                      ) -> dict:
+    "`pretrain`'s report: data, shape, recipe, machine, time, code version and the scores on general English."
+    import sys, mlm_course
+    a, model, steps = trainer.args, trainer.model, trainer.state.global_step
+    block_size = len(train_blocks[0]["input_ids"])
+    return dict(n_docs=len(docs["train"]) + len(docs["validation"]), n_train_blocks=len(train_blocks),
+                block_size=block_size, vocab_size=len(trainer.processing_class), shape=shape,
+                parameters=sum(p.numel() for p in model.parameters()), fp16_mb=round(fp16_megabytes(model), 1),
+                mlm_probability=mlm_probability, warm_start=warm_start, learning_rate=a.learning_rate,
+                batch_size=a.per_device_train_batch_size, weight_decay=a.weight_decay, max_steps=steps,
+                tokens_seen=steps * a.per_device_train_batch_size * block_size,
+                epochs=steps * a.per_device_train_batch_size / len(train_blocks), bf16=a.bf16,
+                device=torch.cuda.get_device_name() if torch.cuda.is_available() else f"{torch.get_num_threads()} CPU threads",
+                train_minutes=round(minutes, 1), train_loss=trainer.state.log_history[-1].get("train_loss"),
+                command="mlm-course pretrain " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["pretrain"] else "pretrain(...)",
+                version=mlm_course.__version__, commit=_git_commit(),
+                scores=score_model(model, trainer.processing_class, eval_sets))
+
+# %% ../nbs/10_pretraining.ipynb #97b89c32
+def write_pretrained(out:Path, # The run's directory
+                     trainer, # The trainer, after training
+                     tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
+                     report:dict, # `pretraining_report`'s output
+                    ):
+    "Half-precision weights and tokenizer, the loss curve, the card, then `report.json`; the checkpoints go last."
+    import shutil, matplotlib.pyplot as plt
+    from mlm_course.training import plot_loss_curves
+    save_half(trainer.model, tokenizer, out)
+    fig = plot_loss_curves(trainer.state.log_history, "Pre-training loss")
+    fig.savefig(out/"loss_curve.png", dpi=120, bbox_inches="tight"); plt.close(fig)
+    atomic_write_text(out/"README.md", model_card(report))
+    atomic_write_json(out/"report.json", report)
+    shutil.rmtree(out/"checkpoints", ignore_errors=True)  # the run is complete: nothing left to resume
 
 # %% ../nbs/10_pretraining.ipynb #6a1ebb20
 def pretrain(output_dir:str, # Directory for the model, tokenizer, model card and report.json
@@ -322,52 +403,19 @@ def pretrain(output_dir:str, # Directory for the model, tokenizer, model card an
              quiet:bool=False, # Hide progress bars
             ) -> dict:
     "Pre-train a small RoBERTa and its tokenizer on general English; write a half-precision model with its model card."
-    import sys, mlm_course
-    from transformers import set_seed, AutoTokenizer
-    from mlm_course.cli import prepare_output_dir, _quiet_libraries
-    from mlm_course.data import load_corpus
-    from mlm_course.chunking import make_blocks
-    from mlm_course.tokenizer import train_bpe_tokenizer
-    if max_steps is None and budget_minutes is None: budget_minutes = 80.0
-    if budget_minutes is not None and budget_minutes <= 0:
-        raise ConfigError(f"--budget-minutes must be positive, got {budget_minutes}", "use e.g. 80")
-    if hidden_size % num_attention_heads:
-        raise ConfigError(f"--hidden-size {hidden_size} is not a multiple of --num-attention-heads {num_attention_heads}",
-                          "use e.g. --hidden-size 256 --num-attention-heads 4")
+    budget_minutes = _recipe_budget(budget_minutes, max_steps, hidden_size, num_attention_heads)
     out = prepare_output_dir(output_dir, overwrite=overwrite, resume=resume)
     if quiet: _quiet_libraries()
     set_seed(seed)
-    docs = load_corpus(str(corpus or general_english_file()), test_size=0.01, seed=seed)
-    tok = AutoTokenizer.from_pretrained(tokenizer) if tokenizer else train_bpe_tokenizer(text_batches(docs["train"]), vocab_size)
-    blocks = make_blocks(docs, tok, block_size=block_size, num_proc=num_proc)
+    docs, tok, blocks = pretraining_data(corpus, tokenizer, vocab_size, block_size, num_proc, seed)
     shape = dict(hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
                  intermediate_size=intermediate_size)
-    model = base_model(tok, shape)
     t0 = time.perf_counter()
-    trainer = pretrain_model(model, tok, blocks["train"], out/"checkpoints", budget_minutes=budget_minutes,
+    trainer = pretrain_model(base_model(tok, shape), tok, blocks["train"], out/"checkpoints", budget_minutes=budget_minutes,
                              max_steps=None if budget_minutes else max_steps, mlm_probability=mlm_probability,
                              warm=warm_start, resume=resume, learning_rate=learning_rate, batch_size=batch_size,
                              seed=seed, quiet=quiet)
-    minutes = (time.perf_counter() - t0) / 60
-    save_half(trainer.model, tok, out)
-    steps = trainer.state.global_step
-    report = dict(n_docs=len(docs["train"]) + len(docs["validation"]), n_train_blocks=len(blocks["train"]),
-                  block_size=block_size, vocab_size=len(tok), shape=shape, parameters=sum(p.numel() for p in model.parameters()),
-                  fp16_mb=round(fp16_megabytes(model), 1), mlm_probability=mlm_probability, warm_start=warm_start,
-                  learning_rate=learning_rate, batch_size=batch_size, weight_decay=trainer.args.weight_decay,
-                  max_steps=steps, tokens_seen=steps * batch_size * block_size,
-                  epochs=steps * batch_size / len(blocks["train"]), bf16=trainer.args.bf16,
-                  device=torch.cuda.get_device_name() if torch.cuda.is_available() else f"{torch.get_num_threads()} CPU threads",
-                  train_minutes=round(minutes, 1), train_loss=trainer.state.log_history[-1].get("train_loss"),
-                  command="mlm-course pretrain " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["pretrain"] else "pretrain(...)",
-                  version=mlm_course.__version__, commit=_git_commit(),
-                  scores=score_model(trainer.model, tok, general_eval_sets(tok, wikitext)))
-    from mlm_course.training import plot_loss_curves
-    import matplotlib.pyplot as plt
-    fig = plot_loss_curves(trainer.state.log_history, "Pre-training loss")
-    fig.savefig(out/"loss_curve.png", dpi=120, bbox_inches="tight"); plt.close(fig)
-    atomic_write_text(out/"README.md", model_card(report))
-    atomic_write_json(out/"report.json", report)
-    import shutil
-    shutil.rmtree(out/"checkpoints", ignore_errors=True)  # the run is complete: nothing left to resume
+    report = pretraining_report(docs, blocks["train"], trainer, (time.perf_counter() - t0) / 60,
+                                general_eval_sets(tok, wikitext), shape, mlm_probability, warm_start)
+    write_pretrained(out, trainer, tok, report)
     return report

@@ -11,7 +11,7 @@ import json, os, tempfile, time
 from pathlib import Path
 from datasets import Dataset, DatasetDict, IterableDataset, load_dataset
 from transformers import PreTrainedTokenizerBase, PretrainedConfig
-from .data import _BUILDERS
+from .data import FILE_BUILDERS
 from .utils import ConfigError, DataError
 
 # %% auto #0
@@ -91,11 +91,11 @@ def stream_corpus(source:str, # A local .txt/.jsonl/.json/.csv/.parquet file or 
                  ) -> IterableDataset:
     "Open `source` as a stream of `{'text': ...}` records, read lazily (nothing is downloaded or loaded up front)."
     path = str(source).removesuffix(".gz")
-    builder = next((b for ext,b in _BUILDERS.items() if path.endswith(ext)), None)
+    builder = next((b for ext,b in FILE_BUILDERS.items() if path.endswith(ext)), None)
     if builder:
         stream = load_dataset(builder, data_files=str(source), split="train", streaming=True, **_READ_CHUNK.get(builder, {}))
     elif Path(source).exists():
-        raise DataError(f"Cannot stream '{source}': unknown file type", f"use one of {sorted(_BUILDERS)}")
+        raise DataError(f"Cannot stream '{source}': unknown file type", f"use one of {sorted(FILE_BUILDERS)}")
     else: stream = load_dataset(source, name, split=split, streaming=True)
     if stream.column_names is not None and text_column not in stream.column_names:
         raise DataError(f"'{source}' has no column '{text_column}' (columns: {stream.column_names})",

@@ -5,7 +5,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import peak_memory
+from bench.common import distilroberta_config, peak_memory
+from bench.limits import train_step_flops
+from bench.peer import phase_times
 from bench.seed_pipeline import seed_group_texts
 
 
@@ -22,11 +24,39 @@ def test_peak_memory_sees_an_allocation():
     assert mem["peak_rss_delta_mib"] >= 48, mem
 
 
+def test_train_step_flops_counts_the_shapes():
+    c = distilroberta_config()
+    h, i, V, T = 768, 3072, 50_265, 8*128
+    dense = 3*2*(6*T*(4*h*h + 2*h*i + 2*128*h) + T*(h*h + h*V))  # 6 layers and the head at every position
+    assert train_step_flops(c, 8, scored=154, sparse=False) == dense
+    assert train_step_flops(c, 8, scored=T, sparse=True) == dense  # every position scored: the sparse path does it all
+    sparse = train_step_flops(c, 8, scored=154)
+    assert 0.45*dense < sparse < 0.55*dense  # the full-vocabulary head is ~47% of the dense step
+
+
+def _event(name, seq=-1, self_us=0.0, children=()):
+    from types import SimpleNamespace
+    e = SimpleNamespace(name=name, sequence_nr=seq, self_cpu_time_total=self_us, cpu_children=list(children), cpu_parent=None)
+    for child in children: child.cpu_parent = e
+    return e
+
+
+def test_phase_times_gives_backward_nodes_the_phase_of_their_forward_op():
+    events = [_event("phase:LM head", self_us=1000, children=[_event("aten::addmm", seq=7, self_us=2000)]),
+              _event("Optimizer.step#AdamW.step", self_us=400),
+              _event("autograd::engine::evaluate_function: AddmmBackward0", seq=7, self_us=500,
+                     children=[_event("aten::mm", self_us=3000)]),
+              _event("autograd::engine::evaluate_function: torch::autograd::AccumulateGrad", seq=-1, self_us=200),
+              _event("aten::add", seq=9, self_us=100)]
+    events += [c for e in events for c in e.cpu_children]  # the profiler lists every event, children too
+    assert phase_times(events) == {"LM head": 6.5, "optimizer": 0.4, "gradient accumulation": 0.2, None: 0.1}
+
+
 @pytest.fixture(scope="module")
 def smoke(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")/"bench.json"
     run = subprocess.run([sys.executable, str(ROOT/"bench"/"run"), "--smoke", "--json", str(out)],
-                         capture_output=True, text=True, timeout=240, cwd=ROOT)
+                         capture_output=True, text=True, timeout=480, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(out.read_text()), run.stdout
 
@@ -49,6 +79,31 @@ def test_smoke_run_compares_like_with_like(smoke):
     assert r["train_loss_max_abs_diff"] < 1e-4  # same masks, same batches: the sparse head changes no loss
     assert r["tiny_eval_loss_abs_diff"] < 1e-4
     assert r["tiny_fill_mask_same_top1"]
+
+
+def test_smoke_run_compares_with_the_peer_and_the_limits(smoke):
+    "Issue 16's figures: the best-configured peer, the peak matmul rate, the raw tokenizer and the main job."
+    r, stdout = smoke
+    for key in ["peer_train_speedup", "peer_eval_speedup", "train_fraction_of_peak", "train_fraction_of_peak_fp32",
+                "peer_train_fraction_of_peak", "peak_matmul_float32_flops", "peak_matmul_bfloat16_flops",
+                "preprocess_fraction_of_raw", "raw_encode_batch_fast_s", "raw_make_blocks_s", "main_job_wall_s",
+                "peer_tiny_train_peer_samples_per_s", "peer_tiny_train_ours_samples_per_s"]:
+        assert isinstance(r[key], float) and r[key] > 0, key
+    assert len(r["peer_probe"]) == 4 and all(x["samples_per_s"] > 0 for x in r["peer_probe"])  # smoke: no compile
+    fastest = max(r["peer_probe"], key=lambda x: x["samples_per_s"])
+    assert {k: fastest[k] for k in ("attn_implementation", "optim", "torch_compile")} == \
+           {k: r["peer_config"][k] for k in ("attn_implementation", "optim", "torch_compile")}
+    assert r["peer_train_loss_max_rel_diff"] < 1e-3 and r["peer_eval_loss_rel_diff"] < 1e-3  # same masks, same bf16
+    assert r["peer_tiny_train_ours_flops"] < r["peer_tiny_train_peer_flops"]  # the sparse head does less work
+    assert r["train_fraction_of_peak"] < 1.5 and r["preprocess_fraction_of_raw"] < 1.5  # a "limit" we beat is a bug
+    for side in ("peer", "ours"):
+        profile = r[f"peer_tiny_profile_{side}"]
+        assert {"embedding", "attention", "FFN", "LM head", "optimizer", "data/collate"} <= set(profile["phases_ms"])
+        assert abs(sum(profile["phases_ms"].values()) - profile["step_ms"]) < 1  # "other" is the rest of the step
+    assert r["main_job_perplexity_after"] > 1 and r["main_job_model"] == "course-base"
+    assert set(r["goals_met"]) == {"peer_train_speedup", "peer_eval_speedup", "train_fraction_of_peak",
+                                   "preprocess_fraction_of_raw", "main_job_wall_s"}
+    assert "| measurement | peer / limit | ours | ratio |" in stdout and "Issue 16's goals met" in stdout
 
 
 def test_recipe_smoke_reports_every_variant(tmp_path):

@@ -104,7 +104,7 @@ def test_distilroberta_shape_without_download():
 def test_cooccurrence_embeddings_bring_tokens_with_shared_contexts_together():
     "Tokens 1 and 2 always sit between 5 and 6; token 3 sits between 7 and 8: 1 is nearer to 2 than to 3."
     import random, torch
-    from mlm_course.model import cooccurrence_embeddings
+    from mlm_course.warm_start import cooccurrence_embeddings
     rng = random.Random(0)
     blocks = [sum((rng.choice([[5, 1, 6], [5, 2, 6], [7, 3, 8], [9, 4, 9]]) for _ in range(40)), []) for _ in range(20)]
     vectors = torch.nn.functional.normalize(cooccurrence_embeddings(blocks, vocab_size=10, dim=6, window=1), dim=1)
@@ -116,7 +116,8 @@ def test_cooccurrence_embeddings_bring_tokens_with_shared_contexts_together():
 
 def test_warm_start_sets_words_and_positions_in_place():
     import torch
-    from mlm_course.model import load_model, warm_start, sinusoidal_positions
+    from mlm_course.model import load_model
+    from mlm_course.warm_start import warm_start, sinusoidal_positions
     from mlm_course.tokenizer import offline_tokenizer
     tok = offline_tokenizer()
     model = load_model("builtin", tok, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)

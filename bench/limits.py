@@ -1,0 +1,70 @@
+"""This machine's limits, and how close we come: the CPU's peak matrix-multiply rate (fp32, bf16), the FLOPs a
+training step really does (counted from the shapes), the raw Rust tokenizer's speed, and the main job's wall time."""
+from __future__ import annotations
+import json, os, subprocess, sys, tempfile, time
+from pathlib import Path
+import torch
+from .common import BLOCK_SIZE, answer_texts, eli5_questions, timed
+
+def peak_matmul(sizes:tuple=(2048, 3072, 4096), rounds:int=5) -> dict:
+    "The best FLOP/s of a large square `torch.matmul`, per dtype, over `sizes` and `rounds` (all of torch's threads)."
+    out = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        name, best = str(dtype).removeprefix("torch."), {}
+        for n in sizes:
+            a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+            torch.matmul(a, b)  # warm-up: oneDNN picks and caches its kernel
+            seconds = min(timed(lambda: torch.matmul(a, b))[0] for _ in range(rounds))
+            best[n] = 2*n**3/seconds
+        out.update({f"peak_matmul_{name}_flops": max(best.values()),
+                    f"peak_matmul_{name}_by_size": {str(n): f for n, f in best.items()}})
+    return dict(out, peak_matmul_threads=torch.get_num_threads())
+
+def train_step_flops(config, batch_size:int, scored:int, sparse:bool=True, block:int=BLOCK_SIZE) -> float:
+    """Matrix-multiply FLOPs of one training step (2 per multiply-add; backward = 2x forward), from the shapes:
+    the encoder layers (projections, attention scores and context, FFN) and the LM head. Sparse (ours): the last
+    layer's keys and values at every position, its queries, attention, output and FFN at the `scored` rows only, and
+    the LM head at those rows. Embedding lookups, norms, softmax and activations are not counted."""
+    h, i, n, V = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
+    tokens = batch_size*block
+    layer = tokens*(4*h*h + 2*h*i + 2*block*h)  # QKV + output projections, FFN, QK^T and probs @ V
+    last = tokens*2*h*h + scored*(2*h*h + 2*h*i + 2*block*h) if sparse else layer
+    head = (scored if sparse else tokens)*(h*h + h*V)  # dense + LayerNorm + the decoder onto the vocabulary
+    return 3*2*((n - 1)*layer + last + head)
+
+# ---------------------------------------------------------------- preprocessing against the raw Rust tokenizer
+def measure_raw_tokenizer(n_examples:int=5000, rounds:int=3) -> dict:
+    """The Rust batch encoder alone (`encode_batch` and `encode_batch_fast`, no `datasets`, nothing else) against our
+    `make_blocks` on the same joined ELI5 answers; the fastest round of each, taking turns. `TOKENIZERS_PARALLELISM`
+    is a fresh process's default (true): both use every core."""
+    import datasets
+    from datasets import Dataset, DatasetDict
+    from mlm_course.chunking import make_blocks
+    from .common import alternate
+    from .phases import bench_tokenizer
+    os.environ["TOKENIZERS_PARALLELISM"] = "true"
+    datasets.disable_caching(); datasets.disable_progress_bars()  # a cached `map` would time a file read
+    tokenizer, texts = bench_tokenizer(), answer_texts(eli5_questions(n_examples))
+    docs, backend = DatasetDict(train=Dataset.from_dict({"text": texts})), tokenizer.backend_tokenizer
+    runs = alternate({"encode_batch": lambda: timed(lambda: backend.encode_batch(texts))[0],
+                      "encode_batch_fast": lambda: timed(lambda: backend.encode_batch_fast(texts))[0],
+                      "make_blocks": lambda: timed(lambda: make_blocks(docs, tokenizer, block_size=BLOCK_SIZE))[0]}, rounds)
+    best = {k: min(v) for k, v in runs.items()}
+    raw = min(best["encode_batch"], best["encode_batch_fast"])
+    datasets.enable_caching()
+    return dict(raw_tokenizer_examples=n_examples, raw_tokens=sum(map(len, backend.encode_batch_fast(texts))),
+                **{f"raw_{k}_s": v for k, v in best.items()}, **{f"raw_{k}_rounds_s": v for k, v in runs.items()},
+                preprocess_fraction_of_raw=raw/best["make_blocks"])
+
+# ---------------------------------------------------------------- the main job, as a user runs it
+def measure_main_job(extra:tuple=()) -> dict:
+    "`mlm-course run --output-dir TMP --quiet` with its defaults (course-base on the built-in corpus): wall time, scores."
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [str(Path(sys.executable).parent/"mlm-course"), "run", "--output-dir", f"{tmp}/run", "--quiet", *extra]
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        report = json.loads(Path(f"{tmp}/run/report.json").read_text())
+    keys = ("model", "train_runtime_s", "perplexity_before", "perplexity_after", "bf16", "n_train_blocks")
+    return dict(main_job_wall_s=wall, main_job_command=" ".join(["mlm-course", *cmd[1:3], "TMP", *cmd[4:]]),
+                **{f"main_job_{k}": report.get(k) for k in keys})

@@ -9,7 +9,7 @@ import copy, tempfile, time
 import torch
 from transformers import DataCollatorForLanguageModeling, Trainer, TrainerCallback, TrainingArguments
 from .common import alternate, timed
-from .phases import StepClock, bench_blocks, bench_tokenizer, make_model
+from .phases import StepClock, bench_blocks, bench_tokenizer, make_model, record_losses
 
 PROBE = [dict(attn_implementation=attn, optim=optim, torch_compile=compile)
          for attn, compile in (("sdpa", False), ("eager", False), ("sdpa", True))  # compile: SDPA only (minutes each)
@@ -25,18 +25,6 @@ def shared_settings(output_dir:str, batch_size:int, max_steps:int, attn_implemen
                 per_device_eval_batch_size=batch_size, bf16=True, use_cpu=True, optim=optim, torch_compile=torch_compile,
                 eval_strategy="no", save_strategy="no", report_to="none",
                 logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False, seed=42)
-
-def record_losses(trainer:Trainer) -> Trainer:
-    "Keep every training loss at full precision (`trainer.losses`) and the masked tokens of each batch (`trainer.scored`)."
-    trainer.losses, trainer.scored, compute = [], [], trainer.compute_loss
-    def compute_loss(model, inputs, *args, **kwargs):
-        scored = int((inputs["labels"] != -100).sum())
-        out = compute(model, inputs, *args, **kwargs)
-        if model.training:
-            trainer.losses.append(float((out[0] if isinstance(out, tuple) else out).detach())); trainer.scored.append(scored)
-        return out
-    trainer.compute_loss = compute_loss
-    return trainer
 
 def _attention(model, settings:dict) -> dict:
     "Set the model's attention implementation from `settings`; the rest of them, for `TrainingArguments`."
@@ -62,8 +50,7 @@ def train_steps(side:str, initial, tokenizer, train, settings:dict, warmup_steps
     "Train a copy of `initial`: every step's wall time after the warm-up, the losses, the masked tokens per step."
     clock, trainer = StepClock(), MAKE[side](copy.deepcopy(initial), tokenizer, train, None, settings)
     trainer.add_callback(clock); trainer.train()
-    steps = [b - a for a, b in zip(clock.ends[warmup_steps - 1:], clock.ends[warmup_steps:])]
-    fastest = min(range(len(steps)), key=steps.__getitem__)
+    steps, fastest = clock.steps(warmup_steps)
     return dict(seconds=steps[fastest], steps_s=steps, losses=trainer.losses, scored=trainer.scored[warmup_steps + fastest])
 
 def evaluate(side:str, initial, tokenizer, held_out, settings:dict) -> dict:

@@ -118,23 +118,27 @@ def fill_mask_seed_way(model, tokenizer, texts:list[str], top_k:int=3) -> list:
     filler = pipeline("fill-mask", model=model, tokenizer=tokenizer)
     return [filler(text, top_k=top_k) for text in texts]
 
-def _recording(trainer_class):
-    "`trainer_class` that also keeps every training loss at full precision (the logged ones are rounded)."
-    class Recording(trainer_class):
-        losses: list; scored: list
-        def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
-            scored = int((inputs["labels"] != -100).sum())  # masked tokens: the sparse head's rows
-            out = super().compute_loss(model, inputs, return_outputs=return_outputs, **kwargs)
-            if model.training:
-                self.losses.append(float((out[0] if return_outputs else out).detach())); self.scored.append(scored)
-            return out
-    Recording.__name__ = f"Recording{trainer_class.__name__}"
-    return Recording
+def record_losses(trainer:Trainer) -> Trainer:
+    """`trainer`, also keeping every training loss at full precision (`trainer.losses`; the logged ones are rounded)
+    and the masked tokens of each batch (`trainer.scored`: the sparse head's rows)."""
+    trainer.losses, trainer.scored, compute = [], [], trainer.compute_loss
+    def compute_loss(model, inputs, *args, **kwargs):
+        scored = int((inputs["labels"] != -100).sum())
+        out = compute(model, inputs, *args, **kwargs)
+        if model.training:
+            trainer.losses.append(float((out[0] if isinstance(out, tuple) else out).detach())); trainer.scored.append(scored)
+        return out
+    trainer.compute_loss = compute_loss
+    return trainer
 
 class StepClock(TrainerCallback):
     "Wall-clock time at the end of every optimizer step (data loading, forward, backward and update included)."
     def __init__(self): self.ends = []
     def on_step_end(self, args, state, control, **kwargs): self.ends.append(time.perf_counter())
+    def steps(self, warmup_steps:int) -> tuple[list[float], int]:
+        "The duration of every step after the first `warmup_steps`, and the index of the fastest."
+        steps = [b - a for a, b in zip(self.ends[warmup_steps - 1:], self.ends[warmup_steps:])]
+        return steps, min(range(len(steps)), key=steps.__getitem__)
 
 def _args(output_dir:str, batch_size:int, max_steps:int, bf16:bool=False) -> TrainingArguments:
     "The seed's hyper-parameters (lr 2e-5, weight decay 0.01) for a short timed run; nothing saved or reported."
@@ -145,16 +149,14 @@ def _args(output_dir:str, batch_size:int, max_steps:int, bf16:bool=False) -> Tra
 
 def _trainer(side:str, model, args, train_blocks, eval_blocks, tokenizer):
     "The seed's `Trainer` (full logits) or our `SparseMLMTrainer`, each with a fresh collator seeded with `MASK_SEED`."
-    trainer = (seed_trainer(model, args, train_blocks, eval_blocks, tokenizer, MASK_SEED, _recording(Trainer))
-               if side == "seed" else _ours_trainer(model, args, train_blocks, eval_blocks, tokenizer))
-    trainer.losses, trainer.scored = [], []
-    return trainer
+    return record_losses(seed_trainer(model, args, train_blocks, eval_blocks, tokenizer, MASK_SEED) if side == "seed"
+                         else _ours_trainer(model, args, train_blocks, eval_blocks, tokenizer))
 
 def _ours_trainer(model, args, train_blocks, eval_blocks, tokenizer):
     from mlm_course.masking import mlm_collator
     from mlm_course.sparse import SparseMLMTrainer
-    return _recording(SparseMLMTrainer)(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
-                                        data_collator=mlm_collator(tokenizer, seed=MASK_SEED), processing_class=tokenizer)
+    return SparseMLMTrainer(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
+                            data_collator=mlm_collator(tokenizer, seed=MASK_SEED), processing_class=tokenizer)
 
 def measure_model(kind:str="distilroberta", batch_size:int=8, warmup_steps:int=1, timed_steps:int=2,
                   eval_blocks:int=32, rounds:int=2, fill_mask_texts:int=0, bf16:bool=False) -> dict:
@@ -199,8 +201,7 @@ def measure_model(kind:str="distilroberta", batch_size:int=8, warmup_steps:int=1
         trainer = _trainer(side.removesuffix("_bf16"), model, args, train, None, tokenizer)
         trainer.add_callback(clock)
         with peak_memory() as memory: trainer.train()
-        steps = [b - a for a, b in zip(clock.ends[warmup_steps - 1:], clock.ends[warmup_steps:])]
-        fastest = min(range(len(steps)), key=steps.__getitem__)
+        steps, fastest = clock.steps(warmup_steps)
         flops = train_step_flops(initial.config, batch_size, trainer.scored[warmup_steps + fastest], sparse=side != "seed")
         return dict(seconds=steps[fastest], steps_s=steps, losses=trainer.losses, memory=memory, flops=flops)
     train_sides = SIDES + ("ours_bf16",) if bf16 else SIDES

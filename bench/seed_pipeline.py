@@ -31,7 +31,7 @@ def seed_collator(tokenizer, seed:int|None=None) -> DataCollatorForLanguageModel
     tokenizer.pad_token = tokenizer.eos_token
     return DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm_probability=0.15, seed=seed)
 
-def seed_trainer(model, args, train_blocks, eval_blocks, tokenizer, seed:int|None=None, trainer_class=Trainer):
+def seed_trainer(model, args, train_blocks, eval_blocks, tokenizer, seed:int|None=None):
     "The seed's `Trainer`: full-vocabulary logits at every position."
-    return trainer_class(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
-                         data_collator=seed_collator(tokenizer, seed), processing_class=tokenizer)
+    return Trainer(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
+                   data_collator=seed_collator(tokenizer, seed), processing_class=tokenizer)

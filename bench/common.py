@@ -73,3 +73,11 @@ def alternate(runs:dict, rounds:int) -> dict[str, list]:
     for r in range(rounds):
         for side in (sides if r % 2 == 0 else sides[::-1]): results[side].append(runs[side]())
     return results
+
+def write_readme_section(name:str, # The section's markers: `<!-- name:start -->` and `<!-- name:end -->`
+                         block:str, # What goes between them
+                         path:Path=Path(__file__).parent/"README.md"):
+    "Replace what lies between a pair of markers in bench/README.md (a run's tables) with `block`."
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    head, rest = path.read_text().split(start)
+    path.write_text(f"{head}{start}\n{block}\n{end}{rest.split(end)[1]}")

@@ -1,30 +1,36 @@
-"""GPU training throughput and MFU of a DistilRoBERTa-shaped MLM at block 128. NOT YET MEASURED: on an H200
-(2026-11-30, torch 2.11, transformers 5.24) all three variants together did not finish within 80 s per batch size:
-the `+compile` variant compiles for a long time (a graph break in RobertaEmbeddings.forward). Each variant now prints
-and saves its figures as soon as it finishes; give compile its own time or leave it out with --variants.
+"""The GPU rows of issue 16, in one run: DistilRoBERTa-shaped masked-LM training on one GPU.
 
-    python -m bench.gpu --steps 30 --batch-size 64 --json /tmp/gpu.json
-    python -m bench.gpu --variants seed,bf16+sdpa+fused --batch-size 256
+1. **Throughput** at batch 8 and at the largest batch that fits (doubling until the GPU runs out of memory):
+   samples/s, MFU and peak GPU memory of each variant, from the same weights on the same masked batches
+   (random token ids: speed only). `seed` = fp32, eager attention, logits at every position, AdamW (the seed's
+   Trainer on a GPU); `ours` = bf16 autocast, SDPA attention, fused AdamW, the LM head on masked positions only
+   (`mlm_course.sparse.sparse_mlm_loss`); `graphed` = bf16, SDPA, fused AdamW and the whole step (forward, backward,
+   optimizer) captured once in a CUDA graph and replayed: no launch overhead, which dominates at batch 8. A graph
+   needs static shapes, so `graphed` scores every position (the sparse head's row count changes with each batch).
+2. **The seed's whole job** through `mlm-course run`: a randomly initialised DistilRoBERTa-shaped model with the
+   offline tokenizer, the first 5,000 ELI5-Category questions of the development release (answers joined, 80/20
+   split, blocks of 128, 15% masks, lr 2e-5, 3 epochs, batch 8, weight decay 0.01): wall time and perplexity, once
+   with the defaults and once without the per-epoch evaluations and checkpoints (the same training).
 
-Variants, each from the same weights on the same masked batches (random ids; speed only):
-`seed` = fp32, eager attention, full-vocabulary logits, plain AdamW (what the seed's Trainer does on a GPU);
-`bf16+sdpa+fused` = bf16 autocast, PyTorch SDPA attention, fused AdamW, sparse LM head (`sparse_mlm_loss`);
-`... +compile` = the same under `torch.compile`.
-MFU = achieved model FLOP/s / the GPU's dense bf16 peak. Model FLOPs per trained token = 6 x the forward
-multiply-adds of `mlm_course.model.flops_per_token` (forward 2 FLOPs per multiply-add, backward twice the forward),
-LM head counted on the masked positions only (the work that is needed), for every variant alike."""
+MFU = the model FLOPs a step needs / step time / the GPU's dense bf16 peak (from its data sheet; the measured
+peak of a large `torch.matmul` is reported beside it). FLOPs per trained token = 6 x the forward multiply-adds of
+`mlm_course.model.flops_per_token` with the LM head on the 15% masked positions only, the same for every variant.
+
+    python -m bench.gpu --json /tmp/gpu.json        # on the GPU (see bench/gpu-run for the device machine)
+    python -m bench.gpu --smoke                     # a CPU check of the code paths (tests/test_bench.py)
+    python -m bench.gpu --from-json gpu.json --readme   # write a saved run's table into bench/README.md"""
 from __future__ import annotations
-import argparse, copy, json, time
+import argparse, copy, json, subprocess, sys, tempfile, time
 from pathlib import Path
 import torch
 from transformers import RobertaForMaskedLM
 from mlm_course.model import flops_per_token
 from mlm_course.sparse import sparse_mlm_loss
-from .common import BLOCK_SIZE, distilroberta_config
+from .common import BLOCK_SIZE, answer_texts, distilroberta_config, eli5_questions, write_readme_section
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}  # dense, SXM where it matters
-
-VARIANTS = ("seed", "bf16+sdpa+fused", "bf16+sdpa+fused+compile")
+VARIANTS = ("seed", "ours", "graphed")
+SMOKE_SHAPE = dict(vocab_size=8192, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
 
 def masked_batch(batch_size:int, vocab_size:int, mask_id:int=4, p:float=0.15, seed:int=0) -> dict:
     "A batch of random token ids with ~`p` of the positions masked (labels elsewhere -100)."
@@ -34,60 +40,176 @@ def masked_batch(batch_size:int, vocab_size:int, mask_id:int=4, p:float=0.15, se
     return dict(input_ids=torch.where(scored, mask_id, ids), attention_mask=torch.ones_like(ids),
                 labels=torch.where(scored, ids, -100))
 
-def full_logits_loss(model, batch) -> torch.Tensor:
-    "The seed's loss: logits at every position, cross-entropy on the masked ones."
-    return model(**batch).loss
-
-def train_step_fn(model, optimizer, loss_fn, autocast:bool):
-    def step(batch):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast): loss = loss_fn(model, batch)
-        loss.backward(); optimizer.step(); optimizer.zero_grad(set_to_none=True)
+def make_step(name:str, model, device:str):
+    "One training step of variant `name` as a function of a batch (the optimizer lives in the closure)."
+    bf16, cuda = name != "seed", device == "cuda"
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01, fused=bf16 and cuda,
+                                  capturable=name == "graphed" and cuda)
+    def graph_loss(b):  # no padding here: without a mask, transformers skips its host-side `.all()` check of one,
+        return model(input_ids=b["input_ids"], labels=b["labels"]).loss  # which a CUDA graph capture does not allow
+    loss_of = {"seed": lambda b: model(**b).loss, "ours": lambda b: sparse_mlm_loss(model, b), "graphed": graph_loss}[name]
+    def step(batch):  # grads set to None first: in a graph capture, backward then allocates them from its pool
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16, cache_enabled=name != "graphed"):
+            loss = loss_of(batch)
+        loss.backward(); optimizer.step()
         return loss
-    return step
+    return graphed(step) if name == "graphed" and cuda else step  # the CPU smoke run: uncaptured
 
-def run_variant(name:str, initial, batch:dict, steps:int, warmup:int) -> dict:
-    "Steps/s of one variant; CUDA-synchronised wall clock over `steps` steps after `warmup`."
-    sparse = name != "seed"
+def graphed(step):
+    "`step` captured in a CUDA graph on its first call (after warm-up steps on a side stream); replayed after."
+    static, graph, out = {}, torch.cuda.CUDAGraph(), {}
+    def replay(batch):
+        if not static:
+            static.update({k: v.clone() for k, v in batch.items()})
+            side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3): step(static)
+            torch.cuda.current_stream().wait_stream(side)
+            with torch.cuda.graph(graph): out["loss"] = step(static)
+        for k, v in batch.items(): static[k].copy_(v)
+        graph.replay()
+        return out["loss"]
+    return replay
+
+def step_flops(config, batch_size:int, mask_share:float=0.15) -> float:
+    "The FLOPs a training step needs: 6 x forward multiply-adds, the LM head on the masked share only."
+    macs = flops_per_token(config, BLOCK_SIZE)
+    return 6*(macs["encoder"] + mask_share*macs["lm_head"])*batch_size*BLOCK_SIZE
+
+def peak_tflops(device:str) -> float|None:
+    "The GPU's dense bf16 peak from its data sheet (`PEAK_BF16_TFLOPS`), or None."
+    if device != "cuda": return None
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in torch.cuda.get_device_name()), None)
+
+def sync(device:str):
+    if device == "cuda": torch.cuda.synchronize()
+
+def measure_matmul(device:str, n:int=8192, repeat:int=10) -> float:
+    "The measured bf16 rate (TFLOP/s) of an n x n x n `torch.matmul`: the peak a program actually gets."
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16); b = torch.randn_like(a)
+    for _ in range(3): a @ b
+    sync(device); start = time.perf_counter()
+    for _ in range(repeat): a @ b
+    sync(device)
+    return 2*n**3*repeat/(time.perf_counter() - start)/1e12
+
+def run_variant(name:str, initial, batch_size:int, steps:int, warmup:int, device:str) -> dict:
+    "Samples/s, MFU and peak memory of variant `name` at `batch_size`; synchronised wall clock over `steps` steps."
     model = copy.deepcopy(initial)
-    model.set_attn_implementation("sdpa" if sparse else "eager")
-    model = model.cuda().train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01, fused=sparse)
-    step = train_step_fn(model, optimizer, (lambda m, b: sparse_mlm_loss(m, b)) if sparse else full_logits_loss, sparse)
-    if name.endswith("+compile"): step = torch.compile(step)
-    batch = {k: v.cuda() for k, v in batch.items()}
+    model.set_attn_implementation("eager" if name == "seed" else "sdpa")
+    model = model.to(device).train()
+    step = make_step(name, model, device)
+    batch = {k: v.to(device) for k, v in masked_batch(batch_size, model.config.vocab_size).items()}
     for _ in range(warmup): step(batch)
-    torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    sync(device)
+    if device == "cuda": torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     for _ in range(steps): loss = step(batch)
-    torch.cuda.synchronize()
+    sync(device)
     seconds = (time.perf_counter() - start)/steps
-    return dict(step_s=seconds, loss=float(loss), peak_gpu_mib=torch.cuda.max_memory_allocated()/2**20)
+    peak = peak_tflops(device)
+    return dict(variant=name, batch_size=batch_size, step_s=seconds, samples_per_s=batch_size/seconds,
+                loss=float(loss), mfu=step_flops(model.config, batch_size)/seconds/(peak*1e12) if peak else None,
+                peak_gpu_mib=torch.cuda.max_memory_allocated()/2**20 if device == "cuda" else None)
 
-def mfu(step_s:float, batch_size:int, config, mask_share:float=0.15) -> float|None:
-    "Model FLOPs utilisation of one training step, or None if the GPU's peak is not in `PEAK_BF16_TFLOPS`."
-    macs = flops_per_token(config, BLOCK_SIZE)
-    flops = 6*(macs["encoder"] + mask_share*macs["lm_head"])*batch_size*BLOCK_SIZE
-    name = torch.cuda.get_device_name()
-    peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-    return flops/step_s/(peak*1e12) if peak else None
+def largest_batch(initial, steps:int, warmup:int, device:str, start:int=16, limit:int=4096) -> list[dict]:
+    "`ours` at batch 16, 32, ... until the GPU runs out of memory (or `limit`): one row per batch size that fit."
+    rows, batch_size = [], start
+    while batch_size <= limit:
+        try: rows.append(run_variant("ours", initial, batch_size, steps, warmup, device))
+        except torch.OutOfMemoryError: break
+        finally:
+            if device == "cuda": torch.cuda.empty_cache()
+        print(json.dumps(rows[-1]), flush=True)
+        batch_size *= 2
+    return rows
+
+def seed_job_inputs(folder:Path, n_questions:int, smoke:bool=False) -> tuple[Path, Path]:
+    "The seed's job's inputs: a random DistilRoBERTa-shaped model with the offline tokenizer, and its documents."
+    from mlm_course.tokenizer import offline_tokenizer
+    tokenizer = offline_tokenizer()
+    torch.manual_seed(0)
+    RobertaForMaskedLM(distilroberta_config(**(SMOKE_SHAPE if smoke else {}))).save_pretrained(folder/"model")
+    tokenizer.save_pretrained(folder/"model")
+    docs = folder/"eli5.jsonl"
+    docs.write_text("".join(json.dumps(dict(text=t)) + "\n" for t in answer_texts(eli5_questions(n_questions))))
+    return folder/"model", docs
+
+def seed_job(folder:Path, model:Path, docs:Path, name:str, extra:list) -> dict:
+    "`mlm-course run` on the seed's inputs (the reference preset's settings are its defaults for a model directory)."
+    cmd = [sys.executable, "-c", "import sys; from mlm_course.cli import main; sys.exit(main())", "run",
+           "--model", str(model), "--train-file", str(docs), "--output-dir", str(folder/name), "--quiet", *extra]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    r = json.loads((folder/name/"report.json").read_text())
+    keep = ("n_train_blocks", "epochs", "batch_size", "learning_rate", "bf16", "train_runtime_s", "train_samples_per_second",
+            "perplexity_before", "perplexity_after")
+    return dict(job=name, extra=" ".join(extra), wall_s=wall, **{k: r.get(k) for k in keep})
+
+JOB_GOAL_S = 30  # issue 16: the seed's whole job on an H200 (the reference took 292 s on a Colab GPU)
+
+def gpu_table(r:dict) -> str:
+    "The run as markdown: one row per variant and batch size, then the seed's whole job."
+    pct = lambda x: f"{x:.1%}" if isinstance(x, float) else "—"
+    rows = [*r.get("batch8", []), *r.get("largest", [])[-1:],
+            *([r["largest_graphed"]] if isinstance(r.get("largest_graphed"), dict) else [])]
+    lines = [f"{r['date']}, {r['device']}, torch {r['torch']}; bf16 peak {r['peak_bf16_tflops']} TFLOP/s (data sheet), "
+             f"{r['measured_matmul_tflops']:.0f} measured (8192³ `torch.matmul`)", "",
+             "| variant | batch | samples/s | step (ms) | MFU | peak GPU memory (MiB) |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {x['variant']} | {x['batch_size']} | {x['samples_per_s']:,.0f} | {x['step_s']*1e3:.1f} | {pct(x['mfu'])} | "
+              f"{x['peak_gpu_mib'] or 0:,.0f} |" for x in rows]
+    lines += ["", f"Largest batch that fit (`ours`): {r['largest'][-1]['batch_size'] if r.get('largest') else '—'}.", "",
+              f"| the seed's whole job, `mlm-course run` | wall (s; goal {JOB_GOAL_S}) | training (s) | samples/s | "
+              "perplexity before → after |", "|---|---:|---:|---:|---|"]
+    lines += [f"| {j['job']} {j['extra']} | {j['wall_s']:.1f} | {j['train_runtime_s']} | {j['train_samples_per_second']} | "
+              f"{j['perplexity_before']:.1f} → {j['perplexity_after']:.2f} |" for j in r.get("seed_job", [])]
+    return "\n".join(lines)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=30); p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64); p.add_argument("--json")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS))
+    p.add_argument("--steps", type=int, default=20); p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--json", help="write the results here (rewritten after each part)")
+    p.add_argument("--parts", default="throughput,largest,job", help="any of throughput, largest, job")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU: checks the code, measures nothing")
+    p.add_argument("--from-json", metavar="FILE", help="measure nothing: print (with --readme: write) a saved run's table")
+    p.add_argument("--readme", action="store_true", help="write the table into bench/README.md")
     a = p.parse_args(argv)
-    if not torch.cuda.is_available(): raise SystemExit("bench/gpu.py needs a CUDA GPU")
+    if a.from_json:
+        results = json.loads(Path(a.from_json).read_text())
+        print(gpu_table(results))
+        if a.readme: write_readme_section("gpu", gpu_table(results))
+        return results
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and not a.smoke: raise SystemExit("bench/gpu.py needs a CUDA GPU (or --smoke for a CPU check)")
     torch.manual_seed(0)
-    config = distilroberta_config()
-    initial, batch = RobertaForMaskedLM(config), masked_batch(a.batch_size, config.vocab_size)
-    results = {}
-    for name in a.variants.split(","):  # each variant's figures are printed and saved as soon as it finishes
-        r = results[name] = run_variant(name, initial, batch, a.steps, a.warmup)
-        r.update(samples_per_s=a.batch_size/r["step_s"], mfu=mfu(r["step_s"], a.batch_size, config),
-                 speedup=results["seed"]["step_s"]/r["step_s"] if "seed" in results else None)
-        print(f"{name:26s} {r['samples_per_s']:9.1f} samples/s  x{r['speedup'] or float('nan'):.2f}  "
-              f"MFU {r['mfu'] or float('nan'):.1%}  peak {r['peak_gpu_mib']:.0f} MiB  loss {r['loss']:.3f}", flush=True)
-        if a.json: Path(a.json).write_text(json.dumps(dict(device=torch.cuda.get_device_name(), **results), indent=1))
+    initial = RobertaForMaskedLM(distilroberta_config(**(SMOKE_SHAPE if a.smoke else {})))
+    steps, warmup = (2, 1) if a.smoke else (a.steps, a.warmup)
+    results = dict(device=torch.cuda.get_device_name() if device == "cuda" else "cpu (smoke)", torch=torch.__version__,
+                   date=time.strftime("%Y-%m-%d %H:%M"), peak_bf16_tflops=peak_tflops(device),
+                   measured_matmul_tflops=measure_matmul(device, 256 if a.smoke else 8192))
+    def save():
+        print(json.dumps(results, indent=1), flush=True)
+        if a.json: Path(a.json).write_text(json.dumps(results, indent=1))
+    parts = a.parts.split(",")
+    if "throughput" in parts:
+        results["batch8"] = [run_variant(n, initial, 8, steps, warmup, device) for n in VARIANTS]; save()
+    if "largest" in parts:
+        rows = largest_batch(initial, steps, warmup, device, limit=32 if a.smoke else 4096)
+        results["largest"] = rows
+        if rows:
+            try: results["largest_graphed"] = run_variant("graphed", initial, rows[-1]["batch_size"], steps, warmup, device)
+            except torch.OutOfMemoryError: results["largest_graphed"] = "out of memory"
+        save()
+    if "job" in parts:
+        with tempfile.TemporaryDirectory() as tmp:
+            model, docs = seed_job_inputs(Path(tmp), 40 if a.smoke else 5000, a.smoke)
+            quick = ["--max-steps", "3"] if a.smoke else []
+            results["seed_job"] = [seed_job(Path(tmp), model, docs, "defaults", quick),
+                                   seed_job(Path(tmp), model, docs, "no-eval-no-save",
+                                            quick + ["--eval-strategy", "no", "--save-strategy", "no"])]
+        save()
+    return results
 
 if __name__ == "__main__": main()

@@ -125,3 +125,27 @@ def test_recipe_rejects_an_unknown_variant():
     run = subprocess.run([sys.executable, str(ROOT/"bench"/"recipe.py"), "--variants", "warm,nope"],
                          capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert run.returncode == 2 and "unknown variant(s) ['nope']" in run.stderr
+
+
+def test_gpu_script_smoke_runs_every_part_and_writes_its_table(tmp_path):
+    "bench/gpu.py's code paths on the CPU at tiny sizes (there the `graphed` variant runs its step without a graph)."
+    out = tmp_path/"gpu.json"
+    subprocess.run([sys.executable, "-m", "bench.gpu", "--smoke", "--json", str(out)], cwd=ROOT, check=True,
+                   capture_output=True, text=True)
+    r = json.loads(out.read_text())
+    assert [x["variant"] for x in r["batch8"]] == ["seed", "ours", "graphed"]
+    assert all(x["samples_per_s"] > 0 and 8 < x["loss"] < 10 for x in r["batch8"])  # ln(8192) = 9.0 at the start
+    assert [x["batch_size"] for x in r["largest"]] == [16, 32]  # doubling up to the smoke run's limit
+    assert r["largest_graphed"]["batch_size"] == 32
+    jobs = {j["job"]: j for j in r["seed_job"]}
+    assert set(jobs) == {"defaults", "no-eval-no-save"}
+    assert all(j["n_train_blocks"] > 0 and j["wall_s"] > 0 and j["learning_rate"] == 2e-5 and j["batch_size"] == 8
+               for j in jobs.values())  # the reference preset: the seed's settings
+    from bench.common import write_readme_section
+    readme = tmp_path/"README.md"
+    readme.write_text("head\n<!-- gpu:start -->\nold\n<!-- gpu:end -->\ntail\n")
+    from bench.gpu import gpu_table
+    write_readme_section("gpu", gpu_table(r), readme)
+    text = readme.read_text()
+    assert text.startswith("head\n<!-- gpu:start -->\n") and text.endswith("<!-- gpu:end -->\ntail\n") and "old" not in text
+    assert "| ours | 32 |" in text and "| defaults --max-steps 3 |" in text

@@ -205,11 +205,9 @@ def main(argv=None):
     if "job" in parts:
         with tempfile.TemporaryDirectory() as tmp:
             model, docs = seed_job_inputs(Path(tmp), 40 if a.smoke else 5000, a.smoke)
-            quick = ["--max-steps", "3"] if a.smoke else []
-            results["seed_job"] = [seed_job(Path(tmp), model, docs, "defaults", quick),
-                                   seed_job(Path(tmp), model, docs, "no-eval-no-save",
-                                            quick + ["--eval-strategy", "no", "--save-strategy", "no"])]
-        save()
+            quick, results["seed_job"] = (["--max-steps", "3"] if a.smoke else []), []
+            for name, extra in [("defaults", []), ("no-eval-no-save", ["--eval-strategy", "no", "--save-strategy", "no"])]:
+                results["seed_job"].append(seed_job(Path(tmp), model, docs, name, quick + extra)); save()
     return results
 
 if __name__ == "__main__": main()

@@ -1,6 +1,6 @@
 """Bad input: a specific MLMCourseError naming the problem and the fix from the library, and from the CLI a
 one-line message with exit status 2, no traceback, and nothing half-written."""
-import json, subprocess, sys
+import functools, json, subprocess, sys
 from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -15,8 +15,12 @@ from mlm_course.inference import fill_mask
 from mlm_course.cli import prepare_output_dir
 
 
+@functools.cache
+def shared_tokenizer(): return offline_tokenizer()  # hypothesis tests take no fixtures: load it once per module
+
+
 @pytest.fixture(scope="module")
-def tok(): return offline_tokenizer()
+def tok(): return shared_tokenizer()
 
 
 def write(path:Path, text:str) -> str:
@@ -136,7 +140,7 @@ def test_group_texts_properties(docs, block_size):
        st.floats(0.05, 0.95), st.booleans(), st.integers(0, 2**31 - 1))
 @settings(max_examples=60, deadline=None)
 def test_masking_properties(rows, p, whole_word, seed):
-    tok = offline_tokenizer()
+    tok = shared_tokenizer()
     examples = [{"input_ids": [tok.bos_token_id, *r, tok.eos_token_id]} for r in rows]
     batch = mlm_collator(tok, mlm_probability=p, whole_word=whole_word, seed=seed)(examples)
     ids, labels, attn = batch["input_ids"], batch["labels"], batch["attention_mask"]

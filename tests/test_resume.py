@@ -18,7 +18,7 @@ def small_corpus(tmp_path_factory):
     return path
 
 
-SOURCES = {"stored": ["--epochs", "3"],  # a checkpoint per epoch
+SOURCES = {"stored": ["--epochs", "3", "--max-train-samples", "96"],  # a checkpoint per epoch of 12 steps
            "streamed": ["--streaming", "--max-eval-samples", "15", "--max-steps", "24", "--save-strategy", "steps",
                         "--save-steps", "8"]}
 

@@ -12,9 +12,10 @@
    split, blocks of 128, 15% masks, lr 2e-5, 3 epochs, batch 8, weight decay 0.01): wall time and perplexity, once
    with the defaults and once without the per-epoch evaluations and checkpoints (the same training).
 
-MFU = the model FLOPs a step needs / step time / the GPU's dense bf16 peak (from its data sheet; the measured
-peak of a large `torch.matmul` is reported beside it). FLOPs per trained token = 6 x the forward multiply-adds of
-`mlm_course.model.flops_per_token` with the LM head on the 15% masked positions only, the same for every variant.
+MFU = the FLOPs a step needs / step time / the GPU's dense bf16 peak (from its data sheet; the measured peak of a
+large `torch.matmul` is reported beside it). The FLOPs are those the CPU rows count (`bench.limits.train_step_flops`):
+the LM head and the last layer's queries, attention and FFN on the 15% masked positions only, the same for every
+variant.
 
     python -m bench.gpu --json /tmp/gpu.json        # on the GPU (see bench/gpu-run for the device machine)
     python -m bench.gpu --smoke                     # a CPU check of the code paths (tests/test_bench.py)
@@ -24,9 +25,9 @@ import argparse, copy, json, subprocess, sys, tempfile, time
 from pathlib import Path
 import torch
 from transformers import RobertaForMaskedLM
-from mlm_course.model import flops_per_token
 from mlm_course.sparse import sparse_mlm_loss
 from .common import BLOCK_SIZE, answer_texts, distilroberta_config, eli5_questions, write_readme_section
+from .limits import peak_matmul, train_step_flops
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}  # dense, SXM where it matters
 VARIANTS = ("seed", "ours", "graphed")
@@ -72,11 +73,6 @@ def graphed(step):
         return out["loss"]
     return replay
 
-def step_flops(config, batch_size:int, mask_share:float=0.15) -> float:
-    "The FLOPs a training step needs: 6 x forward multiply-adds, the LM head on the masked share only."
-    macs = flops_per_token(config, BLOCK_SIZE)
-    return 6*(macs["encoder"] + mask_share*macs["lm_head"])*batch_size*BLOCK_SIZE
-
 def peak_tflops(device:str) -> float|None:
     "The GPU's dense bf16 peak from its data sheet (`PEAK_BF16_TFLOPS`), or None."
     if device != "cuda": return None
@@ -84,15 +80,6 @@ def peak_tflops(device:str) -> float|None:
 
 def sync(device:str):
     if device == "cuda": torch.cuda.synchronize()
-
-def measure_matmul(device:str, n:int=8192, repeat:int=10) -> float:
-    "The measured bf16 rate (TFLOP/s) of an n x n x n `torch.matmul`: the peak a program actually gets."
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16); b = torch.randn_like(a)
-    for _ in range(3): a @ b
-    sync(device); start = time.perf_counter()
-    for _ in range(repeat): a @ b
-    sync(device)
-    return 2*n**3*repeat/(time.perf_counter() - start)/1e12
 
 def run_variant(name:str, initial, batch_size:int, steps:int, warmup:int, device:str) -> dict:
     "Samples/s, MFU and peak memory of variant `name` at `batch_size`; synchronised wall clock over `steps` steps."
@@ -108,9 +95,9 @@ def run_variant(name:str, initial, batch_size:int, steps:int, warmup:int, device
     for _ in range(steps): loss = step(batch)
     sync(device)
     seconds = (time.perf_counter() - start)/steps
-    peak = peak_tflops(device)
+    peak, flops = peak_tflops(device), train_step_flops(model.config, batch_size, scored=round(0.15*batch_size*BLOCK_SIZE))
     return dict(variant=name, batch_size=batch_size, step_s=seconds, samples_per_s=batch_size/seconds,
-                loss=float(loss), mfu=step_flops(model.config, batch_size)/seconds/(peak*1e12) if peak else None,
+                loss=float(loss), mfu=flops/seconds/(peak*1e12) if peak else None,
                 peak_gpu_mib=torch.cuda.max_memory_allocated()/2**20 if device == "cuda" else None)
 
 def largest_batch(initial, steps:int, warmup:int, device:str, start:int=16, limit:int=4096) -> list[dict]:
@@ -188,7 +175,8 @@ def main(argv=None):
     steps, warmup = (2, 1) if a.smoke else (a.steps, a.warmup)
     results = dict(device=torch.cuda.get_device_name() if device == "cuda" else "cpu (smoke)", torch=torch.__version__,
                    date=time.strftime("%Y-%m-%d %H:%M"), peak_bf16_tflops=peak_tflops(device),
-                   measured_matmul_tflops=measure_matmul(device, 256 if a.smoke else 8192))
+                   measured_matmul_tflops=peak_matmul((256,) if a.smoke else (8192,), 10, device)[
+                       "peak_matmul_bfloat16_flops"]/1e12)
     def save():
         print(json.dumps(results, indent=1), flush=True)
         if a.json: Path(a.json).write_text(json.dumps(results, indent=1))

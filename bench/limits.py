@@ -6,15 +6,16 @@ from pathlib import Path
 import torch
 from .common import BLOCK_SIZE, answer_texts, eli5_questions, timed
 
-def peak_matmul(sizes:tuple=(2048, 3072, 4096), rounds:int=5) -> dict:
-    "The best FLOP/s of a large square `torch.matmul`, per dtype, over `sizes` and `rounds` (all of torch's threads)."
-    out = {}
+def peak_matmul(sizes:tuple=(2048, 3072, 4096), rounds:int=5, device:str="cpu") -> dict:
+    """The best FLOP/s of a large square `torch.matmul`, per dtype, over `sizes` and `rounds` (all of torch's threads;
+    on a GPU each product is waited for)."""
+    out, wait = {}, torch.cuda.synchronize if device == "cuda" else (lambda: None)
     for dtype in (torch.float32, torch.bfloat16):
         name, best = str(dtype).removeprefix("torch."), {}
         for n in sizes:
-            a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-            torch.matmul(a, b)  # warm-up: oneDNN picks and caches its kernel
-            seconds = min(timed(lambda: torch.matmul(a, b))[0] for _ in range(rounds))
+            a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+            torch.matmul(a, b); wait()  # warm-up: oneDNN / cuBLAS picks and caches its kernel
+            seconds = min(timed(lambda: (torch.matmul(a, b), wait()))[0] for _ in range(rounds))
             best[n] = 2*n**3/seconds
         out.update({f"peak_matmul_{name}_flops": max(best.values()),
                     f"peak_matmul_{name}_by_size": {str(n): f for n, f in best.items()}})

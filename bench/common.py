@@ -66,10 +66,13 @@ def timed(fn) -> tuple[float, object]:
     start = time.perf_counter(); result = fn()
     return time.perf_counter() - start, result
 
-def alternate(runs:dict, rounds:int) -> dict[str, list]:
+def alternate(runs:dict, rounds:int, warmup:bool=False) -> dict[str, list]:
     """Call every side's function `rounds` times, the sides taking turns (seed, ours, ours, seed, ...), so that load
-    from other processes on a shared machine falls on both sides alike. Per side, the list of results."""
+    from other processes on a shared machine falls on both sides alike. Per side, the list of results. `warmup`: call
+    each side once first and drop the result (caches and thread pools then as warm for every side)."""
     results, sides = {side: [] for side in runs}, list(runs)
+    if warmup:
+        for side in sides: runs[side]()
     for r in range(rounds):
         for side in (sides if r % 2 == 0 else sides[::-1]): results[side].append(runs[side]())
     return results

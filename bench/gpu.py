@@ -27,7 +27,7 @@ import torch
 from transformers import RobertaForMaskedLM
 from mlm_course.sparse import sparse_mlm_loss
 from .common import BLOCK_SIZE, answer_texts, distilroberta_config, eli5_questions, write_readme_section
-from .limits import peak_matmul, train_step_flops
+from .limits import peak_matmul, sync, train_step_flops
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}  # dense, SXM where it matters
 VARIANTS = ("seed", "ours", "graphed")
@@ -77,9 +77,6 @@ def peak_tflops(device:str) -> float|None:
     "The GPU's dense bf16 peak from its data sheet (`PEAK_BF16_TFLOPS`), or None."
     if device != "cuda": return None
     return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in torch.cuda.get_device_name()), None)
-
-def sync(device:str):
-    if device == "cuda": torch.cuda.synchronize()
 
 def run_variant(name:str, initial, batch_size:int, steps:int, warmup:int, device:str) -> dict:
     "Samples/s, MFU and peak memory of variant `name` at `batch_size`; synchronised wall clock over `steps` steps."

@@ -6,16 +6,20 @@ from pathlib import Path
 import torch
 from .common import BLOCK_SIZE, answer_texts, eli5_questions, timed
 
+def sync(device:str):
+    "Wait for the GPU's queued work (nothing to wait for on the CPU), so that a wall clock times it."
+    if device == "cuda": torch.cuda.synchronize()
+
 def peak_matmul(sizes:tuple=(2048, 3072, 4096), rounds:int=5, device:str="cpu") -> dict:
     """The best FLOP/s of a large square `torch.matmul`, per dtype, over `sizes` and `rounds` (all of torch's threads;
     on a GPU each product is waited for)."""
-    out, wait = {}, torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    out = {}
     for dtype in (torch.float32, torch.bfloat16):
         name, best = str(dtype).removeprefix("torch."), {}
         for n in sizes:
             a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
-            torch.matmul(a, b); wait()  # warm-up: oneDNN / cuBLAS picks and caches its kernel
-            seconds = min(timed(lambda: (torch.matmul(a, b), wait()))[0] for _ in range(rounds))
+            torch.matmul(a, b); sync(device)  # warm-up: oneDNN / cuBLAS picks and caches its kernel
+            seconds = min(timed(lambda: (torch.matmul(a, b), sync(device)))[0] for _ in range(rounds))
             best[n] = 2*n**3/seconds
         out.update({f"peak_matmul_{name}_flops": max(best.values()),
                     f"peak_matmul_{name}_by_size": {str(n): f for n, f in best.items()}})
@@ -49,11 +53,10 @@ def measure_raw_tokenizer(n_examples:int=5000, rounds:int=3) -> dict:
     datasets.disable_caching(); datasets.disable_progress_bars()  # a cached `map` would time a file read
     tokenizer, texts = bench_tokenizer(), answer_texts(eli5_questions(n_examples))
     docs, backend = DatasetDict(train=Dataset.from_dict({"text": texts})), tokenizer.backend_tokenizer
-    sides = {"encode_batch": lambda: timed(lambda: backend.encode_batch(texts))[0],
-             "encode_batch_fast": lambda: timed(lambda: backend.encode_batch_fast(texts))[0],
-             "make_blocks": lambda: timed(lambda: make_blocks(docs, tokenizer, block_size=BLOCK_SIZE))[0]}
-    for run in sides.values(): run()  # warm-up, untimed: the BPE model's word cache is then as warm for every side
-    runs = alternate(sides, rounds)
+    runs = alternate({"encode_batch": lambda: timed(lambda: backend.encode_batch(texts))[0],
+                      "encode_batch_fast": lambda: timed(lambda: backend.encode_batch_fast(texts))[0],
+                      "make_blocks": lambda: timed(lambda: make_blocks(docs, tokenizer, block_size=BLOCK_SIZE))[0]},
+                     rounds, warmup=True)  # the BPE model's word cache then as warm for every side
     best = {k: min(v) for k, v in runs.items()}
     datasets.enable_caching()
     return dict(raw_tokenizer_examples=n_examples, raw_tokens=sum(map(len, backend.encode_batch_fast(texts))),

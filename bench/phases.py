@@ -181,8 +181,8 @@ def measure_model(kind:str="distilroberta", batch_size:int=8, warmup_steps:int=1
         from mlm_course.inference import fill_mask
         texts = masked_sentences(tokenizer, fill_mask_texts)
         fills = {"seed": lambda: fill_mask_seed_way(initial, tokenizer, texts), "ours": lambda: fill_mask(initial, tokenizer, texts)}
-        for run in fills.values(): run()  # warm-up
-        runs = alternate({side: lambda side=side: dict(zip(("seconds", "top1"), timed(fills[side]))) for side in SIDES}, rounds)
+        runs = alternate({side: lambda side=side: dict(zip(("seconds", "top1"), timed(fills[side]))) for side in SIDES},
+                         rounds, warmup=True)
         out.update(_fastest(f"{p}_fill_mask", runs))
         top1 = {side: [predictions[0]["token"] for predictions in runs[side][0]["top1"]] for side in SIDES}
         out[f"{p}_fill_mask_same_top1"] = top1["seed"] == top1["ours"]

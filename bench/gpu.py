@@ -7,10 +7,11 @@
    (`mlm_course.sparse.sparse_mlm_loss`); `graphed` = bf16, SDPA, fused AdamW and the whole step (forward, backward,
    optimizer) captured once in a CUDA graph and replayed: no launch overhead, which dominates at batch 8. A graph
    needs static shapes, so `graphed` scores every position (the sparse head's row count changes with each batch).
-2. **The seed's whole job** through `mlm-course run`: a randomly initialised DistilRoBERTa-shaped model with the
-   offline tokenizer, the first 5,000 ELI5-Category questions of the development release (answers joined, 80/20
-   split, blocks of 128, 15% masks, lr 2e-5, 3 epochs, batch 8, weight decay 0.01): wall time and perplexity, once
-   with the defaults and once without the per-epoch evaluations and checkpoints (the same training).
+2. **The seed's whole job** through `mlm-course run` (the console script; bench/gpu-run installs it): a randomly
+   initialised DistilRoBERTa-shaped model with the offline tokenizer, the first 5,000 ELI5-Category questions of the
+   development release (answers joined, 80/20 split, blocks of 128, 15% masks, lr 2e-5, 3 epochs, batch 8, weight
+   decay 0.01): wall time and perplexity, once with the defaults and once without the per-epoch evaluations and
+   checkpoints (the same training).
 
 MFU = the FLOPs a step needs / step time / the GPU's dense bf16 peak (from its data sheet; the measured peak of a
 large `torch.matmul` is reported beside it). The FLOPs are those the CPU rows count (`bench.limits.train_step_flops`):
@@ -21,17 +22,17 @@ variant.
     python -m bench.gpu --smoke                     # a CPU check of the code paths (tests/test_bench.py)
     python -m bench.gpu --from-json gpu.json --readme   # write a saved run's table into bench/README.md"""
 from __future__ import annotations
-import argparse, copy, json, subprocess, sys, tempfile, time
+import argparse, copy, json, tempfile, time
 from pathlib import Path
 import torch
-from transformers import RobertaForMaskedLM
 from mlm_course.sparse import sparse_mlm_loss
-from .common import BLOCK_SIZE, answer_texts, distilroberta_config, eli5_questions, write_readme_section
+from mlm_course.tokenizer import offline_tokenizer
+from .common import BLOCK_SIZE, TINY_SHAPE, answer_texts, eli5_questions, make_model, run_job, write_readme_section
 from .limits import peak_matmul, sync, train_step_flops
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}  # dense, SXM where it matters
 VARIANTS = ("seed", "ours", "graphed")
-SMOKE_SHAPE = dict(vocab_size=8192, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+SMOKE_SHAPE = dict(vocab_size=8192, **TINY_SHAPE)
 
 def masked_batch(batch_size:int, vocab_size:int, mask_id:int=4, p:float=0.15, seed:int=0) -> dict:
     "A batch of random token ids with ~`p` of the positions masked (labels elsewhere -100)."
@@ -111,10 +112,8 @@ def largest_batch(initial, steps:int, warmup:int, device:str, start:int=16, limi
 
 def seed_job_inputs(folder:Path, n_questions:int, smoke:bool=False) -> tuple[Path, Path]:
     "The seed's job's inputs: a random DistilRoBERTa-shaped model with the offline tokenizer, and its documents."
-    from mlm_course.tokenizer import offline_tokenizer
     tokenizer = offline_tokenizer()
-    torch.manual_seed(0)
-    RobertaForMaskedLM(distilroberta_config(**(SMOKE_SHAPE if smoke else {}))).save_pretrained(folder/"model")
+    make_model("distilroberta", **(SMOKE_SHAPE if smoke else {})).save_pretrained(folder/"model")
     tokenizer.save_pretrained(folder/"model")
     docs = folder/"eli5.jsonl"
     docs.write_text("".join(json.dumps(dict(text=t)) + "\n" for t in answer_texts(eli5_questions(n_questions))))
@@ -122,12 +121,7 @@ def seed_job_inputs(folder:Path, n_questions:int, smoke:bool=False) -> tuple[Pat
 
 def seed_job(folder:Path, model:Path, docs:Path, name:str, extra:list) -> dict:
     "`mlm-course run` on the seed's inputs (the reference preset's settings are its defaults for a model directory)."
-    cmd = [sys.executable, "-c", "import sys; from mlm_course.cli import main; sys.exit(main())", "run",
-           "--model", str(model), "--train-file", str(docs), "--output-dir", str(folder/name), "--quiet", *extra]
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    r = json.loads((folder/name/"report.json").read_text())
+    wall, r = run_job(folder/name, "--model", str(model), "--train-file", str(docs), *extra)
     keep = ("n_train_blocks", "epochs", "batch_size", "learning_rate", "bf16", "train_runtime_s", "train_samples_per_second",
             "perplexity_before", "perplexity_after")
     return dict(job=name, extra=" ".join(extra), wall_s=wall, **{k: r.get(k) for k in keep})
@@ -167,8 +161,7 @@ def main(argv=None):
         return results
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and not a.smoke: raise SystemExit("bench/gpu.py needs a CUDA GPU (or --smoke for a CPU check)")
-    torch.manual_seed(0)
-    initial = RobertaForMaskedLM(distilroberta_config(**(SMOKE_SHAPE if a.smoke else {})))
+    initial = make_model("distilroberta", **(SMOKE_SHAPE if a.smoke else {}))
     steps, warmup = (2, 1) if a.smoke else (a.steps, a.warmup)
     results = dict(device=torch.cuda.get_device_name() if device == "cuda" else "cpu (smoke)", torch=torch.__version__,
                    date=time.strftime("%Y-%m-%d %H:%M"), peak_bf16_tflops=peak_tflops(device),

@@ -1,10 +1,13 @@
 """This machine's limits, and how close we come: the CPU's peak matrix-multiply rate (fp32, bf16), the FLOPs a
 training step really does (counted from the shapes), the raw Rust tokenizer's speed, and the main job's wall time."""
 from __future__ import annotations
-import json, os, subprocess, sys, tempfile, time
+import os, tempfile
 from pathlib import Path
-import torch
-from .common import BLOCK_SIZE, answer_texts, eli5_questions, timed
+import datasets, torch
+from datasets import Dataset, DatasetDict
+from mlm_course.chunking import make_blocks
+from mlm_course.model import flops_per_token
+from .common import BLOCK_SIZE, alternate, answer_texts, bench_tokenizer, eli5_questions, run_job, timed
 
 def sync(device:str):
     "Wait for the GPU's queued work (nothing to wait for on the CPU), so that a wall clock times it."
@@ -26,16 +29,15 @@ def peak_matmul(sizes:tuple=(2048, 3072, 4096), rounds:int=5, device:str="cpu") 
     return dict(out, peak_matmul_threads=torch.get_num_threads())
 
 def train_step_flops(config, batch_size:int, scored:int, sparse:bool=True, block:int=BLOCK_SIZE) -> float:
-    """Matrix-multiply FLOPs of one training step (2 per multiply-add; backward = 2x forward), from the shapes:
-    the encoder layers (projections, attention scores and context, FFN) and the LM head. Sparse (ours): the last
-    layer's keys and values at every position, its queries, attention, output and FFN at the `scored` rows only, and
-    the LM head at those rows. Embedding lookups, norms, softmax and activations are not counted."""
-    h, i, n, V = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
-    tokens = batch_size*block
-    layer = tokens*(4*h*h + 2*h*i + 2*block*h)  # QKV + output projections, FFN, QK^T and probs @ V
-    last = tokens*2*h*h + scored*(2*h*h + 2*h*i + 2*block*h) if sparse else layer
-    head = (scored if sparse else tokens)*(h*h + h*V)  # dense + LayerNorm + the decoder onto the vocabulary
-    return 3*2*((n - 1)*layer + last + head)
+    """Matrix-multiply FLOPs of one training step (2 per multiply-add; backward = 2x forward), from lesson 03's
+    `flops_per_token` (encoder layers: projections, attention scores and context, FFN; the LM head). Sparse (ours):
+    the last layer's keys and values at every position, its queries, attention, output and FFN at the `scored` rows
+    only, and the LM head at those rows. Embedding lookups, norms, softmax and activations are not counted."""
+    per_token, h, n = flops_per_token(config, block), config.hidden_size, config.num_hidden_layers
+    tokens, layer = batch_size*block, per_token["encoder"] // n
+    if not sparse: return 3*2*tokens*(per_token["encoder"] + per_token["lm_head"])
+    last = tokens*2*h*h + scored*(layer - 2*h*h)  # keys and values everywhere, the rest at the scored rows
+    return 3*2*((n - 1)*tokens*layer + last + scored*per_token["lm_head"])
 
 # ---------------------------------------------------------------- preprocessing against the raw Rust tokenizer
 def measure_raw_tokenizer(n_examples:int=5000, rounds:int=3) -> dict:
@@ -44,11 +46,6 @@ def measure_raw_tokenizer(n_examples:int=5000, rounds:int=3) -> dict:
     `encode_batch` (which also computes offsets: more work) is timed for reference, not in the ratio: the faster of
     two encoders would be the best of twice as many rounds. `TOKENIZERS_PARALLELISM` is a fresh process's default
     (true): both use every core."""
-    import datasets
-    from datasets import Dataset, DatasetDict
-    from mlm_course.chunking import make_blocks
-    from .common import alternate
-    from .phases import bench_tokenizer
     os.environ["TOKENIZERS_PARALLELISM"] = "true"
     datasets.disable_caching(); datasets.disable_progress_bars()  # a cached `map` would time a file read
     tokenizer, texts = bench_tokenizer(), answer_texts(eli5_questions(n_examples))
@@ -66,12 +63,7 @@ def measure_raw_tokenizer(n_examples:int=5000, rounds:int=3) -> dict:
 # ---------------------------------------------------------------- the main job, as a user runs it
 def measure_main_job(extra:tuple=()) -> dict:
     "`mlm-course run --output-dir TMP --quiet` with its defaults (course-base on the built-in corpus): wall time, scores."
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [str(Path(sys.executable).parent/"mlm-course"), "run", "--output-dir", f"{tmp}/run", "--quiet", *extra]
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        wall = time.perf_counter() - start
-        report = json.loads(Path(f"{tmp}/run/report.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp: wall, report = run_job(Path(tmp)/"run", *extra)
     keys = ("model", "train_runtime_s", "perplexity_before", "perplexity_after", "bf16", "n_train_blocks")
-    return dict(main_job_wall_s=wall, main_job_command=" ".join(["mlm-course", *cmd[1:3], "TMP", *cmd[4:]]),
+    return dict(main_job_wall_s=wall, main_job_command=" ".join(["mlm-course run --output-dir TMP --quiet", *extra]),
                 **{f"main_job_{k}": report.get(k) for k in keys})

@@ -8,8 +8,8 @@ from __future__ import annotations
 import copy, tempfile, time
 import torch
 from transformers import DataCollatorForLanguageModeling, Trainer, TrainerCallback, TrainingArguments
-from .common import alternate, timed
-from .phases import StepClock, bench_blocks, bench_tokenizer, make_model, record_losses
+from .common import StepClock, alternate, bench_blocks, bench_tokenizer, make_model, record_losses, timed
+from .limits import train_step_flops
 
 PROBE = [dict(attn_implementation=attn, optim=optim, torch_compile=compile)
          for attn, compile in (("sdpa", False), ("eager", False), ("sdpa", True))  # compile: SDPA only (minutes each)
@@ -76,7 +76,6 @@ def measure_peer(kind:str="distilroberta", batch_size:int=8, warmup_steps:int=1,
                  rounds:int=3, probe_steps:int=2, probe_compile:bool=True, profile:bool=True) -> dict:
     """Probe the peer's configurations, keep the fastest, then time peer and ours with it (training and evaluation) in
     alternating rounds; the fastest round counts. Also the FLOPs of each side's step and a per-phase profile."""
-    from .limits import train_step_flops
     tokenizer, tmp = bench_tokenizer(), tempfile.mkdtemp(prefix="mlm-peer-")
     train = bench_blocks(tokenizer, batch_size*(warmup_steps + max(timed_steps, probe_steps) + 1))
     held_out = bench_blocks(tokenizer, eval_blocks, skip_blocks=len(train))

@@ -4,23 +4,17 @@ Each `measure_*` returns a flat dict of figures. `bench/run` calls each in a fre
 sides take turns (`alternate`), so that load from other processes falls on both alike, and the fastest round counts:
 other load can only add time. Peak memory is measured per side and round (`peak_memory`); the largest growth counts."""
 from __future__ import annotations
-import copy, os, tempfile, time
-import datasets, torch
-from datasets import Dataset, DatasetDict
-from transformers import AutoTokenizer, RobertaForMaskedLM, Trainer, TrainerCallback, TrainingArguments
-from mlm_course.tokenizer import offline_tokenizer
-from .common import (BLOCK_SIZE, MASK_SEED, alternate, answer_texts, distilroberta_config, eli5_like_seed,
-                     eli5_questions, peak_memory, timed)
+import copy, os, tempfile
+import datasets
+from datasets import DatasetDict
+from transformers import TrainingArguments
+from mlm_course.model import count_parameters
+from .common import (BLOCK_SIZE, MASK_SEED, StepClock, alternate, answer_texts, bench_blocks, bench_tokenizer,
+                     eli5_like_seed, eli5_questions, make_model, peak_memory, record_losses, timed)
 from .limits import train_step_flops
 from .seed_pipeline import SEED_NUM_PROC, seed_group_texts, seed_preprocess, seed_trainer
 
 SIDES = ("seed", "ours")
-
-def bench_tokenizer():
-    """The offline byte-level BPE tokenizer (the hub's DistilRoBERTa tokenizer needs the network); same on both sides.
-    `bench/run` resolves it once and hands its directory to the child processes in `$MLM_BENCH_TOKENIZER`."""
-    path = os.environ.get("MLM_BENCH_TOKENIZER")
-    return AutoTokenizer.from_pretrained(path) if path else offline_tokenizer()
 
 def _fastest(prefix:str, runs:dict[str, list[dict]]) -> dict:
     "Per side: the fastest round's `seconds`, the largest memory growth, and the first round's other figures."
@@ -79,27 +73,6 @@ def measure_preprocess(n_examples:int=5000, rounds:int=2, num_proc:int|None=None
                 preprocess_scaling=scaling)
 
 # ---------------------------------------------------------------- models, training, evaluation, fill-mask
-def make_model(kind:str, tokenizer):
-    "A freshly initialised model (seeded): DistilRoBERTa's shape, the course's built-in one, or a tiny one for tests."
-    torch.manual_seed(0)
-    if kind == "distilroberta": return RobertaForMaskedLM(distilroberta_config())
-    if kind == "builtin":
-        from mlm_course.model import load_model
-        return load_model("builtin", tokenizer=tokenizer)
-    if kind == "tiny": return RobertaForMaskedLM(distilroberta_config(len(tokenizer), hidden_size=32, num_hidden_layers=1,
-                                                                      num_attention_heads=2, intermediate_size=64))
-    raise ValueError(f"unknown model kind {kind!r}")
-
-def bench_blocks(tokenizer, n_blocks:int, skip_blocks:int=0) -> Dataset:
-    "`n_blocks` blocks of ELI5 answers (after the first `skip_blocks`), grouped the seed's way."
-    tokens_needed, texts = (skip_blocks + n_blocks + 1)*BLOCK_SIZE, []
-    for text in answer_texts(eli5_questions(5000)):  # ~4 characters per token: 6 is plenty of margin
-        texts.append(text)
-        if sum(map(len, texts)) > 6*tokens_needed: break
-    blocks = seed_group_texts(dict(tokenizer(texts)), BLOCK_SIZE)
-    if len(blocks["input_ids"]) < skip_blocks + n_blocks: raise ValueError("not enough ELI5 text for the blocks asked")
-    return Dataset.from_dict({k: v[skip_blocks:skip_blocks + n_blocks] for k, v in blocks.items()})
-
 def masked_sentences(tokenizer, n:int) -> list[str]:
     "`n` ELI5 answer sentences of 8-30 words, with the middle word replaced by the mask token."
     out = []
@@ -117,28 +90,6 @@ def fill_mask_seed_way(model, tokenizer, texts:list[str], top_k:int=3) -> list:
     from transformers import pipeline
     filler = pipeline("fill-mask", model=model, tokenizer=tokenizer)
     return [filler(text, top_k=top_k) for text in texts]
-
-def record_losses(trainer:Trainer) -> Trainer:
-    """`trainer`, also keeping every training loss at full precision (`trainer.losses`; the logged ones are rounded)
-    and the masked tokens of each batch (`trainer.scored`: the sparse head's rows)."""
-    trainer.losses, trainer.scored, compute = [], [], trainer.compute_loss
-    def compute_loss(model, inputs, *args, **kwargs):
-        scored = int((inputs["labels"] != -100).sum())
-        out = compute(model, inputs, *args, **kwargs)
-        if model.training:
-            trainer.losses.append(float((out[0] if isinstance(out, tuple) else out).detach())); trainer.scored.append(scored)
-        return out
-    trainer.compute_loss = compute_loss
-    return trainer
-
-class StepClock(TrainerCallback):
-    "Wall-clock time at the end of every optimizer step (data loading, forward, backward and update included)."
-    def __init__(self): self.ends = []
-    def on_step_end(self, args, state, control, **kwargs): self.ends.append(time.perf_counter())
-    def steps(self, warmup_steps:int) -> tuple[list[float], int]:
-        "The duration of every step after the first `warmup_steps`, and the index of the fastest."
-        steps = [b - a for a, b in zip(self.ends[warmup_steps - 1:], self.ends[warmup_steps:])]
-        return steps, min(range(len(steps)), key=steps.__getitem__)
 
 def _args(output_dir:str, batch_size:int, max_steps:int, bf16:bool=False) -> TrainingArguments:
     "The seed's hyper-parameters (lr 2e-5, weight decay 0.01) for a short timed run; nothing saved or reported."
@@ -168,7 +119,7 @@ def measure_model(kind:str="distilroberta", batch_size:int=8, warmup_steps:int=1
     held_out = bench_blocks(tokenizer, eval_blocks, skip_blocks=len(train))
     initial, tmp = make_model(kind, tokenizer), tempfile.mkdtemp(prefix="mlm-bench-")
     p = kind
-    out = {f"{p}_parameters": sum(t.numel() for t in initial.parameters()), f"{p}_batch_size": batch_size}
+    out = {f"{p}_parameters": count_parameters(initial)["total"], f"{p}_batch_size": batch_size}
 
     def evaluate(side, blocks=held_out):
         trainer = _trainer(side, initial, _args(tmp, batch_size, 1), None, blocks, tokenizer)

@@ -11,7 +11,7 @@ depend on the machine's speed, so this can run beside other work. Examples:
     bench/recipe.py --smoke                        # seconds: checks the code
 """
 from __future__ import annotations
-import argparse, json, sys, tempfile, time
+import argparse, json, tempfile, time
 from pathlib import Path
 
 VARIANTS = {  # name -> (initialisation, share of tokens masked in training, dropout)
@@ -46,7 +46,7 @@ def run_variant(name:str, corpus, tokenizer, blocks, eval_masked, epochs:float, 
     from mlm_course.training import mlm_training_args, make_trainer
     from mlm_course.evaluation import evaluate_perplexity
     from mlm_course.inference import fill_mask
-    from mlm_course.cli import FILL_MASK_EXAMPLES
+    from mlm_course.run import FILL_MASK_EXAMPLES
     init, p, dropout = VARIANTS[name]
     set_seed(42)
     model = load_model("builtin", tokenizer=tokenizer, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
@@ -61,7 +61,7 @@ def run_variant(name:str, corpus, tokenizer, blocks, eval_masked, epochs:float, 
     examples = fill_mask(model, tokenizer, FILL_MASK_EXAMPLES["builtin"], top_k=3)
     return dict(variant=name, init=init, train_mlm_probability=p, dropout=dropout, epochs=epochs, learning_rate=lr,
                 bf16=bf16, train_s=round(seconds, 1), perplexity=round(scores["perplexity"], 1),
-                top1=round(scores["accuracy"], 4), top3=round(scores["top_k_accuracy"], 4),
+                top1=round(scores["accuracy"], 4), top3=round(scores["top3_accuracy"], 4),
                 fill_mask={t: [q["token_str"] for q in preds] for t, preds in zip(FILL_MASK_EXAMPLES["builtin"], examples)})
 
 def main(argv=None):
@@ -73,7 +73,7 @@ def main(argv=None):
     ap.add_argument("--smoke", action="store_true", help="a few steps on a few blocks: checks the code")
     ap.add_argument("--json", help="also write the results to this file")
     a = ap.parse_args(argv)
-    from mlm_course.cli import bf16_is_fast
+    from mlm_course.training import bf16_is_fast
     bf16 = bf16_is_fast() and not a.fp32
     names = a.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]

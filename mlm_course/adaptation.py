@@ -11,15 +11,14 @@ import copy, re
 from pathlib import Path
 from datasets import Dataset, load_dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
-from transformers.trainer_callback import PrinterCallback
 from .chunking import make_blocks
 from .evaluation import MeanStd, evaluate_perplexity, masked_eval_blocks
-from .training import make_trainer, mlm_training_args
-from .utils import DataError
+from .training import make_trainer, mlm_training_args, quiet_trainer
+from .utils import DataError, shared_data_dir
 
 # %% auto #0
-__all__ = ['WIKITEXT', 'wikitext_articles', 'detokenize_wikitext', 'load_wikitext', 'fixed_eval_sets', 'perplexity_table',
-           'continue_pretraining', 'plot_perplexity_table', 'adaptation_summary', 'separated']
+__all__ = ['WIKITEXT', 'wikitext_articles', 'detokenize_wikitext', 'load_wikitext', 'fixed_eval_sets', 'general_eval_sets',
+           'perplexity_table', 'continue_pretraining', 'plot_perplexity_table', 'adaptation_summary', 'separated']
 
 # %% ../nbs/07_domain_adaptation.ipynb #d23fc0e1
 WIKITEXT = ("Salesforce/wikitext", "wikitext-103-raw-v1")  # the hub's WikiText (parquet files, no loading script)
@@ -76,6 +75,19 @@ def fixed_eval_sets(corpora:dict[str, Dataset], # Name -> held-out documents wit
     return {name: masked_eval_blocks(docs, tokenizer, block_size, seed=seed, mlm_probability=mlm_probability,
                                      max_blocks=max_blocks)[0] for name, docs in corpora.items()}
 
+# %% ../nbs/07_domain_adaptation.ipynb #e96b9df4
+def general_eval_sets(tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
+                      wikitext:str|Path|None=None, # Folder or file of WikiText raw files (None: offline data, else the hub)
+                      splits:tuple=("validation", "test"), # WikiText-2 splits to score on
+                      seed:int=0, # Seed of the fixed masks
+                      block_size:int=128, # Tokens per block
+                     ) -> dict[str, Dataset]:
+    "WikiText-2 blocks with fixed 15% masks: general English, to measure what adaptation forgets (and pre-training learns)."
+    data = shared_data_dir()
+    if wikitext is None and data is not None and (data/"wikitext2_raw").exists(): wikitext = data/"wikitext2_raw"
+    return fixed_eval_sets({f"wikitext2_{s}": load_wikitext(s, data_files=wikitext) for s in splits}, tokenizer,
+                           block_size=block_size, seed=seed)
+
 # %% ../nbs/07_domain_adaptation.ipynb #5a631535
 def perplexity_table(models:dict[str, PreTrainedModel|list[PreTrainedModel]], # Name -> model, or one model per seed
                      eval_sets:dict[str, Dataset], # Name -> pre-masked blocks, e.g. from `fixed_eval_sets`
@@ -103,7 +115,7 @@ def continue_pretraining(model:PreTrainedModel, # The model to start from (it is
     args = mlm_training_args(output_dir, preset=preset, **{**settings, **overrides})
     trainer = make_trainer(copy.deepcopy(model), tokenizer, train_blocks, None, args, mlm_probability=mlm_probability,
                            whole_word=whole_word, documents=documents)
-    if quiet: trainer.remove_callback(PrinterCallback)
+    if quiet: quiet_trainer(trainer)
     trainer.train()
     return trainer
 

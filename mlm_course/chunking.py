@@ -11,7 +11,7 @@ import gc
 import numpy as np
 from functools import partial
 from itertools import chain
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, IterableDataset
 from datasets.fingerprint import Hasher
 from transformers import PreTrainedTokenizerBase
 from .utils import ConfigError, DataError
@@ -19,7 +19,7 @@ from .utils import ConfigError, DataError
 # %% auto #0
 __all__ = ['pad_and_truncate', 'overflow_chunks', 'group_texts', 'separator_id', 'encode_texts', 'document_ids',
            'tokenize_and_group', 'concat_and_group', 'chunk_stats', 'compare_strategies', 'plot_strategies',
-           'check_block_size', 'make_blocks']
+           'check_block_size', 'make_blocks', 'stream_blocks']
 
 # %% ../nbs/01_chunking.ipynb #21403c01
 def pad_and_truncate(docs:Dataset, # Documents with a `text_column`
@@ -219,3 +219,18 @@ def make_blocks(dataset_dict:DatasetDict, # Splits of documents with a `text_col
             raise DataError(f"The '{k}' split gives no block of {block_size} tokens",
                             "use more text or a smaller block_size")
     return out
+
+# %% ../nbs/01_chunking.ipynb #7702bb18
+def stream_blocks(docs:IterableDataset|Dataset, # Documents with a `text` column (a `Dataset` is streamed too)
+                  tokenizer:PreTrainedTokenizerBase, # Tokenizer that adds the separator tokens
+                  block_size:int=128, # Tokens per block
+                  shuffle_buffer:int=0, # Blocks held in the shuffling buffer (0: keep the corpus order)
+                  seed:int=42, # Seed of the shuffle
+                  batch_size:int=1000, # Documents concatenated per batch (as in `Dataset.map`)
+                 ) -> IterableDataset:
+    "Blocks of `block_size` tokens cut on the fly from a stream of documents, like `make_blocks` without storing them."
+    check_block_size(block_size, tokenizer)
+    if isinstance(docs, Dataset): docs = docs.to_iterable_dataset()
+    blocks = docs.map(tokenize_and_group, fn_kwargs=dict(tokenizer=tokenizer, block_size=block_size, arrays=False),
+                      batched=True, batch_size=batch_size, remove_columns=docs.column_names or ["text"])
+    return blocks.shuffle(seed=seed, buffer_size=shuffle_buffer) if shuffle_buffer else blocks

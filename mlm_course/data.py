@@ -9,13 +9,14 @@ Docs: https://mlm-course.github.io/mlm_course/data.html.md"""
 from __future__ import annotations
 import importlib, inspect, json, subprocess, sys, tempfile, warnings
 from pathlib import Path
-from datasets import Dataset, DatasetDict, List, Value, concatenate_datasets, load_dataset
+from datasets import Dataset, DatasetDict, IterableDataset, List, Value, concatenate_datasets, load_dataset
 from typing import Callable
 from .utils import ConfigError, DataError
 
 # %% auto #0
 __all__ = ['ELI5_BASE_URL', 'ELI5_FILES', 'ELI5_PARQUET', 'FILE_BUILDERS', 'builtin_corpus', 'normalize_eli5', 'eli5_sources',
-           'load_eli5', 'join_answers', 'prepare_eli5', 'load_corpus', 'plot_token_lengths']
+           'load_eli5', 'join_answers', 'prepare_eli5', 'file_builder', 'load_corpus', 'stream_corpus',
+           'plot_token_lengths']
 
 # %% ../nbs/00_data.ipynb #664f3f79
 _SKIP_MODULES = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "lib2to3", "ensurepip",
@@ -124,12 +125,17 @@ def prepare_eli5(ds:Dataset, # Rows as returned by `load_eli5`
 # %% ../nbs/00_data.ipynb #47b28bc3
 FILE_BUILDERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}  # extension -> `datasets` builder
 
+def file_builder(path:str|Path, # A file name or a glob of them, optionally ending in .gz
+                ) -> str|None:
+    "The `datasets` builder that reads `path`, from its extension (`.gz` allowed); None for any other name."
+    name = str(path).removesuffix(".gz")
+    return next((builder for ext, builder in FILE_BUILDERS.items() if name.endswith(ext)), None)
+
 def _builder(path:Path) -> str:
-    "The `datasets` builder for a local file, from its extension (`.gz` allowed)."
-    ext = "".join(path.suffixes[-2:-1]) if path.suffix == ".gz" else path.suffix
-    if ext not in FILE_BUILDERS:
+    "`file_builder`, or a one-line error that lists the file types there are."
+    if file_builder(path) is None:
         raise DataError(f"'{path.name}' has an unsupported extension", f"use one of {', '.join(FILE_BUILDERS)} (optionally .gz)")
-    return FILE_BUILDERS[ext]
+    return file_builder(path)
 
 # %% ../nbs/00_data.ipynb #b4724c96
 def _first_bad_line(path:Path, builder:str) -> str:
@@ -185,7 +191,7 @@ def _with_text(ds:Dataset, text_column:str|None, text_fn) -> Dataset:
 def _is_local(source:str) -> bool:
     "Whether `source` names a local file rather than a hub dataset id."
     path = Path(source).expanduser()
-    return path.exists() or path.suffix in FILE_BUILDERS or path.suffix == ".gz" or source.startswith((".", "/", "~"))
+    return path.exists() or file_builder(path) is not None or source.startswith((".", "/", "~"))
 
 # %% ../nbs/00_data.ipynb #a81a6dbb
 def load_corpus(source:str="builtin", # "builtin", "eli5_category", a local file or a hub dataset id
@@ -220,6 +226,27 @@ def load_corpus(source:str="builtin", # "builtin", "eli5_category", a local file
     if len(ds) < 2: raise DataError(f"The dataset '{source}' has a single text", "add text so it can be split")
     split = ds.train_test_split(test_size=test_size, seed=seed)
     return DatasetDict(train=split["train"], validation=split["test"])
+
+# %% ../nbs/00_data.ipynb #830775a0
+_READ_CHUNK = {"json": dict(chunksize=1 << 20), "text": dict(chunksize=1 << 20)}  # bytes per read (default 10 MiB)
+
+def stream_corpus(source:str, # A local .txt/.jsonl/.json/.csv/.parquet file or glob (optionally .gz), or a hub dataset id
+                  text_column:str="text", # Column holding the documents
+                  split:str="train", # Split of a hub dataset
+                  name:str=None, # Configuration of a hub dataset
+                 ) -> IterableDataset:
+    "Open `source` as a stream of `{'text': ...}` records, read lazily (nothing is downloaded or loaded up front)."
+    builder = file_builder(source)
+    if builder:
+        stream = load_dataset(builder, data_files=str(source), split="train", streaming=True, **_READ_CHUNK.get(builder, {}))
+    elif Path(source).exists():
+        raise DataError(f"Cannot stream '{source}': unknown file type", f"use one of {sorted(FILE_BUILDERS)}")
+    else: stream = load_dataset(source, name, split=split, streaming=True)
+    if stream.column_names is not None and text_column not in stream.column_names:
+        raise DataError(f"'{source}' has no column '{text_column}' (columns: {stream.column_names})",
+                        "pass text_column= with the column that holds the documents")
+    if text_column != "text": stream = stream.rename_column(text_column, "text")
+    return stream.select_columns(["text"])
 
 # %% ../nbs/00_data.ipynb #b3a5bad3
 def plot_token_lengths(texts:list, # Documents

@@ -13,11 +13,11 @@ import numpy as np, torch
 from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets, load_dataset
 from transformers import (AutoConfig, AutoModelForSequenceClassification, DataCollatorWithPadding, PreTrainedModel,
                           PreTrainedTokenizerBase, Trainer, TrainingArguments, set_seed)
-from transformers.trainer_callback import PrinterCallback
 from .adaptation import continue_pretraining, fixed_eval_sets, perplexity_table
 from .chunking import make_blocks
-from .data import FILE_BUILDERS
+from .data import file_builder
 from .evaluation import mean_and_std
+from .training import quiet_trainer
 from .utils import ConfigError, DataError, atomic_write_json, resolve_model_name, shared_data_dir
 
 # %% auto #0
@@ -53,7 +53,7 @@ def load_pubmedqa(source:str|Path|None=None, # `ori_pqal.json`, a hub-shaped .pa
         data = json.loads(path.read_text(encoding="utf-8"))
         rows = _release_rows(data) if isinstance(data, dict) else _hub_rows(data)
     elif path.suffix in (".jsonl", ".parquet"):
-        rows = _hub_rows(load_dataset(FILE_BUILDERS[path.suffix], data_files=str(path), split="train"))
+        rows = _hub_rows(load_dataset(file_builder(path), data_files=str(path), split="train"))
     else: rows = _hub_rows(load_dataset(str(source), PUBMEDQA[1], split="train"))
     unknown = sorted({r["decision"] for r in rows} - set(DECISIONS))
     if unknown: raise DataError(f"Unknown PubMedQA answers {unknown}", f"final_decision must be one of {DECISIONS}")
@@ -171,8 +171,7 @@ def fine_tune_classifier(start:str|Path, # "random", "course-base", a hub id or 
     args = TrainingArguments(output_dir=str(output_dir), seed=seed, **{**FINE_TUNING, **quiet, **overrides})
     trainer = Trainer(model=model, args=args, train_dataset=train_ids, processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer))
-    trainer.remove_callback(PrinterCallback)
-    trainer.train()
+    quiet_trainer(trainer).train()
     out = trainer.predict(test_ids)
     return classification_scores(out.predictions.argmax(-1), out.label_ids, len(names))
 

@@ -118,7 +118,7 @@ def evaluate_perplexity(model:PreTrainedModel, # A masked-language model
         return over_draws([evaluate_perplexity(model, m, batch_size, tokenizer, top_k, collator) for m in eval_masked])
     sums, counts, first, among = _score_pass(model, eval_masked, batch_size, tokenizer, top_k, collator)
     scores = _perplexity(sums, counts)
-    if top_k: scores.update(accuracy=first / scores["n_tokens"], top_k_accuracy=among / scores["n_tokens"], top_k=top_k)
+    if top_k: scores.update(accuracy=first / scores["n_tokens"], **{f"top{top_k}_accuracy": among / scores["n_tokens"]})
     return scores
 
 # %% ../nbs/05_evaluation.ipynb #2c51f601
@@ -159,9 +159,9 @@ def masked_token_accuracy(model:PreTrainedModel, # A masked-language model
                           batch_size:int=32, # Blocks per forward pass
                           tokenizer:PreTrainedTokenizerBase|None=None, # Pads blocks of unequal length
                          ) -> dict:
-    "Share of masked tokens that are the model's first guess (`accuracy`) or among its first `top_k` (`top_k_accuracy`)."
+    "Share of masked tokens that are the model's first guess (`accuracy`) or among its first `top_k` (e.g. `top3_accuracy`)."
     scores = evaluate_perplexity(model, eval_masked, batch_size, tokenizer, top_k=top_k)
-    return {k: scores[k] for k in ("accuracy", "top_k_accuracy", "top_k", "n_tokens")}
+    return {k: scores[k] for k in ("accuracy", f"top{top_k}_accuracy", "n_tokens")}
 
 # %% ../nbs/05_evaluation.ipynb #d878b33b
 def _masked_copies(input_ids:torch.Tensor, # (texts, length) padded token ids

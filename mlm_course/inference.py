@@ -14,7 +14,7 @@ from .tokenizer import require_mask_token
 from .utils import DataError, eval_mode
 
 # %% auto #0
-__all__ = ['MASK_PLACEHOLDERS', 'with_model_mask', 'fill_mask', 'FillMaskComparison', 'compare_fill_mask']
+__all__ = ['MASK_PLACEHOLDERS', 'with_model_mask', 'fill_mask', 'short_answers', 'FillMaskComparison', 'compare_fill_mask']
 
 # %% ../nbs/06_inference.ipynb #5a652e6f
 MASK_PLACEHOLDERS = ("<mask>", "[MASK]")
@@ -45,6 +45,11 @@ def fill_mask(model:PreTrainedModel, # A masked-language model
     filler = pipeline("fill-mask", model=model, tokenizer=tokenizer, device=model.device)
     with eval_mode(model): predictions = filler(texts, top_k=top_k, batch_size=batch_size)
     return [predictions] if len(texts) == 1 else predictions
+
+# %% ../nbs/06_inference.ipynb #741f9f7d
+def short_answers(predictions:list) -> list: # One text's predictions, as `fill_mask` returns them
+    "Fill-mask predictions in short form: `[word, score]` pairs, the score to three digits."
+    return [[p["token_str"].strip(), round(p["score"], 3)] for p in predictions]
 
 # %% ../nbs/06_inference.ipynb #8c100e9a
 @dataclass(repr=False)

@@ -7,24 +7,21 @@ Docs: https://mlm-course.github.io/mlm_course/masking.html.md"""
 
 # %% ../nbs/02_masking.ipynb #31f653fa
 from __future__ import annotations
-import hashlib, json, os
+import hashlib, os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fastcore.basics import patch
 import torch
 from datasets import Dataset, DatasetDict
-from tokenizers import BertWordPieceTokenizer, SentencePieceUnigramTokenizer
-from transformers import (BertTokenizer, DataCollatorForLanguageModeling, DataCollatorForTokenClassification,
-                          PreTrainedTokenizerBase, XLMRobertaTokenizerFast)
+from transformers import DataCollatorForLanguageModeling, DataCollatorForTokenClassification, PreTrainedTokenizerBase
 from .chunking import separator_id
 from .tokenizer import require_mask_token
 from .utils import ConfigError, DataError, ModelError
 
 # %% auto #0
-__all__ = ['BYTE_LEVEL_SPACES', 'SENTENCEPIECE_SPACE', 'OUTCOMES', 'XLMR_SPECIAL_TOKENS', 'padding_collator', 'word_start_table',
-           'word_starts', 'spread_to_words', 'MLMCollator', 'mlm_collator', 'mask_outcomes', 'plot_masked_batch',
-           'train_wordpiece_tokenizer', 'train_sentencepiece_tokenizer', 'block_seed', 'fixed_eval_masks',
-           'document_attention']
+__all__ = ['BYTE_LEVEL_SPACES', 'SENTENCEPIECE_SPACE', 'OUTCOMES', 'padding_collator', 'word_start_table', 'word_starts',
+           'spread_to_words', 'MLMCollator', 'mlm_collator', 'mask_outcomes', 'plot_masked_batch', 'block_seed',
+           'fixed_eval_masks', 'document_attention']
 
 # %% ../nbs/02_masking.ipynb #d8d97a5d
 def padding_collator(tokenizer:PreTrainedTokenizerBase, # Tokenizer whose pad token fills `input_ids`
@@ -201,35 +198,6 @@ def plot_masked_batch(tokenizer:PreTrainedTokenizerBase, # Tokenizer used to sho
     ax.set_title(title)
     fig.tight_layout()
     return fig
-
-# %% ../nbs/02_masking.ipynb #256bde13
-def train_wordpiece_tokenizer(texts, # Iterable of training strings
-                              vocab_size:int=3000, # Vocabulary size, special tokens included
-                              lowercase:bool=True, # Lower-case the text first, like bert-base-uncased
-                             ) -> BertTokenizer:
-    "Train a BERT-style WordPiece tokenizer (`##` marks a word's continuation) as an offline stand-in for BERT's."
-    wordpiece = BertWordPieceTokenizer(lowercase=lowercase)
-    wordpiece.train_from_iterator(texts, vocab_size=vocab_size, show_progress=False,
-                                  special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-    return BertTokenizer(tokenizer_object=wordpiece._tokenizer, do_lower_case=lowercase)
-
-# %% ../nbs/02_masking.ipynb #ff87e6f6
-XLMR_SPECIAL_TOKENS = dict(bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>", mask_token="<mask>")
-
-def train_sentencepiece_tokenizer(texts, # Iterable of training strings
-                                  vocab_size:int=3000, # Vocabulary size, special tokens included
-                                  special_tokens:dict|None=None, # Role -> token, in the id order `tokenizer_class`
-                                                                 # expects; None: XLM-R's `<s> <pad> </s> <unk> <mask>`
-                                  tokenizer_class:type=XLMRobertaTokenizerFast, # The family's class, e.g. ALBERT's
-                                  **kwargs, # Passed to `tokenizer_class`, e.g. `do_lower_case=False` for ALBERT
-                                 ) -> PreTrainedTokenizerBase:
-    "Train a SentencePiece Unigram tokenizer (`▁` marks a word's first piece), wrapped in XLM-R's or `tokenizer_class`."
-    special_tokens = special_tokens or XLMR_SPECIAL_TOKENS
-    unigram = SentencePieceUnigramTokenizer()
-    unigram.train_from_iterator(texts, vocab_size=vocab_size, show_progress=False, unk_token=special_tokens["unk_token"],
-                                special_tokens=list(dict.fromkeys(special_tokens.values())))
-    vocab = [tuple(piece) for piece in json.loads(unigram._tokenizer.to_str())["model"]["vocab"]]  # (piece, log-prob)
-    return tokenizer_class(vocab=vocab, **special_tokens, **kwargs)  # the class builds the pipeline, as loading does
 
 # %% ../nbs/02_masking.ipynb #2f71a401
 def block_seed(input_ids, # One block's token ids

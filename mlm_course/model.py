@@ -12,13 +12,12 @@ from pathlib import Path
 import torch
 from transformers import (AlbertTokenizerFast, AutoConfig, AutoModelForMaskedLM, DebertaV2TokenizerFast, PreTrainedModel,
                           PreTrainedTokenizerBase, RobertaConfig, RobertaForMaskedLM)
-from .masking import train_sentencepiece_tokenizer, train_wordpiece_tokenizer
-from .tokenizer import train_bpe_tokenizer
+from .tokenizer import train_bpe_tokenizer, train_sentencepiece_tokenizer, train_wordpiece_tokenizer
 from .utils import ConfigError, ModelError, atomic_dir, resolve_model_name
 
 # %% auto #0
-__all__ = ['TINY_FAMILIES', 'load_model', 'small_mlm_config', 'tiny_model_dir', 'count_parameters', 'flops_per_token',
-           'plot_parameters_and_compute']
+__all__ = ['NO_DROPOUT', 'TINY_FAMILIES', 'load_model', 'small_mlm_config', 'tiny_model_dir', 'count_parameters',
+           'flops_per_token', 'plot_parameters_and_compute']
 
 # %% ../nbs/03_model.ipynb #6f975173
 def _check_model_dir(path:Path):
@@ -69,6 +68,9 @@ def small_mlm_config(tokenizer:PreTrainedTokenizerBase, # Sets the vocabulary si
                          max_position_embeddings=max_length + 2,  # RoBERTa numbers positions from pad_id + 1
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, type_vocab_size=1, **kwargs)
+
+# %% ../nbs/03_model.ipynb #4d5bd7c6
+NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # config fields of BERT-style models
 
 # %% ../nbs/03_model.ipynb #f5ab8977
 TINY_FAMILIES = ("bert", "roberta", "albert", "electra", "deberta-v2", "modernbert", "xlm-roberta")

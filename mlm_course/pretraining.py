@@ -7,19 +7,18 @@ Docs: https://mlm-course.github.io/mlm_course/pretraining.html.md"""
 
 # %% ../nbs/10_pretraining.ipynb #dd8275a6
 from __future__ import annotations
-import copy, json, math, statistics, subprocess, time
+import copy, json, math, shutil, statistics, subprocess, time
 from pathlib import Path
 import torch
 from datasets import Dataset, DatasetDict
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
-from .cli import job_defaults, prepare_output_dir, _quiet_libraries
-from .utils import ConfigError, DataError, atomic_write_json, atomic_write_text, shared_data_dir
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
+from .utils import (ConfigError, DataError, atomic_write_json, prepare_output_dir, quiet_libraries,
+                              shared_data_dir)
 
 # %% auto #0
 __all__ = ['COURSE_BASE_SHAPE', 'EVERYDAY_SENTENCES', 'general_english_file', 'text_batches', 'base_model', 'fp16_megabytes',
-           'StepTimer', 'seconds_per_step', 'pretraining_args', 'pretrain_model', 'general_eval_sets', 'score_model',
-           'shape_sweep', 'plot_sweep', 'save_half', 'model_card', 'pretraining_data', 'pretraining_report',
-           'write_pretrained', 'pretrain']
+           'seconds_per_step', 'pretraining_args', 'pretrain_model', 'score_model', 'shape_sweep', 'plot_sweep',
+           'save_half', 'model_card', 'pretraining_data', 'pretraining_report', 'pretrain']
 
 # %% ../nbs/10_pretraining.ipynb #f262f7ac
 def general_english_file() -> Path:
@@ -45,9 +44,8 @@ def base_model(tokenizer:PreTrainedTokenizerBase, # Sets the vocabulary
                shape:dict=None, # Width, depth, heads and feed-forward size (default `COURSE_BASE_SHAPE`)
               ) -> PreTrainedModel:
     "A fresh small RoBERTa for pre-training, without dropout (it under-fits in a CPU budget; dropout would only slow it)."
-    from mlm_course.model import load_model
-    return load_model("builtin", tokenizer=tokenizer, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                      **(shape or COURSE_BASE_SHAPE))
+    from mlm_course.model import NO_DROPOUT, load_model
+    return load_model("builtin", tokenizer=tokenizer, **NO_DROPOUT, **(shape or COURSE_BASE_SHAPE))
 
 # %% ../nbs/10_pretraining.ipynb #96d9511a
 def fp16_megabytes(model:PreTrainedModel) -> float:
@@ -56,25 +54,19 @@ def fp16_megabytes(model:PreTrainedModel) -> float:
     return count_parameters(model)["total"] * 2 / 1e6
 
 # %% ../nbs/10_pretraining.ipynb #3c7a7ba0
-class StepTimer(TrainerCallback):
-    "Record the wall time at the end of each optimiser step."
-    def __init__(self): self.times = []
-    def on_step_end(self, args, state, control, **kwargs): self.times.append(time.perf_counter())
-
 def seconds_per_step(trainer, # A trainer over the real data and model (it trains a copy; the model is unchanged)
                      steps:int=8, # Timed steps, after 3 warm-up steps
                     ) -> float:
     "Median wall time of one optimiser step of `trainer`'s setup, measured on a copy of its model."
     import dataclasses
+    from mlm_course.training import StepTimer, quiet_trainer
     args = dataclasses.replace(trainer.args, max_steps=steps + 3, save_strategy="no", eval_strategy="no",
                                logging_strategy="no", report_to=[], disable_tqdm=True)
     timer = StepTimer()
     probe = type(trainer)(model=copy.deepcopy(trainer.model), args=args, train_dataset=trainer.train_dataset,
                           data_collator=trainer.data_collator, processing_class=trainer.processing_class,
                           callbacks=[timer])
-    from transformers.trainer_callback import PrinterCallback
-    probe.remove_callback(PrinterCallback)
-    probe.train()
+    quiet_trainer(probe).train()
     gaps = [b - a for a,b in zip(timer.times[2:], timer.times[3:])]
     return statistics.median(gaps)
 
@@ -90,12 +82,11 @@ def pretraining_args(output_dir:str|Path, # Checkpoints go here
                      **overrides, # Any other `TrainingArguments` field
                     ):
     "`TrainingArguments` for pre-training: bf16 where native, checkpoints every ~5% of the steps, no evaluation."
-    from mlm_course.training import mlm_training_args
-    machine = {k: job_defaults("builtin")[k] for k in ("bf16", "use_cpu")}  # the precision rule of `mlm-course run`
+    from mlm_course.training import mlm_training_args, precision_settings
     settings = dict(learning_rate=learning_rate, per_device_train_batch_size=batch_size, max_steps=max_steps,
                     warmup_steps=warmup_ratio, weight_decay=weight_decay, seed=seed, eval_strategy="no",
                     save_strategy="steps", save_steps=max(50, max_steps // 20), save_total_limit=1,
-                    logging_steps=max(10, max_steps // 200), report_to=[], disable_tqdm=quiet, **machine,
+                    logging_steps=max(10, max_steps // 200), report_to=[], disable_tqdm=quiet, **precision_settings(),
                     dataloader_num_workers=4 if torch.cuda.is_available() else 0)
     return mlm_training_args(output_dir, preset="builtin", **{**settings, **overrides})
 
@@ -114,24 +105,20 @@ def pretrain_model(model:PreTrainedModel, # A fresh model (`base_model`); traine
                   ):
     "Train `model` with the masked-LM objective for a budget of minutes or steps; returns the trainer."
     from mlm_course.warm_start import warm_start
-    from mlm_course.training import make_trainer
+    from mlm_course.training import last_checkpoint, make_trainer, quiet_trainer
     if (budget_minutes is None) == (max_steps is None):
         raise ConfigError("Give exactly one of budget_minutes and max_steps", "e.g. --budget-minutes 90")
     if warm and not resume: warm_start(model, train_blocks.select(range(min(warm_blocks, len(train_blocks))))["input_ids"])
     args = pretraining_args(output_dir, max_steps=max_steps or 10, **settings)
     trainer = make_trainer(model, tokenizer, train_blocks, None, args, mlm_probability=mlm_probability)
-    if args.disable_tqdm:  # quiet: no per-step log lines either
-        from transformers.trainer_callback import PrinterCallback
-        trainer.remove_callback(PrinterCallback)
+    if args.disable_tqdm: quiet_trainer(trainer)  # quiet: no per-step log lines either
     plan = Path(output_dir)/"max_steps.json"  # a resumed run keeps the schedule its budget gave it
     if budget_minutes is not None:
         steps = json.loads(plan.read_text())["max_steps"] if resume and plan.exists() else \
                 max(10, int(budget_minutes * 60 / seconds_per_step(trainer)))
         trainer.args.max_steps, trainer.args.save_steps = steps, max(50, steps // 20)
         atomic_write_json(plan, dict(max_steps=steps, budget_minutes=budget_minutes))
-    from transformers.trainer_utils import get_last_checkpoint
-    last = get_last_checkpoint(str(output_dir)) if resume and Path(output_dir).exists() else None
-    trainer.train(resume_from_checkpoint=last)
+    trainer.train(resume_from_checkpoint=last_checkpoint(output_dir) if resume else None)
     return trainer
 
 # %% ../nbs/10_pretraining.ipynb #31e62a39
@@ -142,19 +129,6 @@ EVERYDAY_SENTENCES = ["The capital of France is <mask>.",
                       "Water is made of hydrogen and <mask>.",
                       "The First World War ended in <mask>."]
 
-def general_eval_sets(tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
-                      wikitext:str|Path|None=None, # Folder or file of WikiText raw files (None: offline data, else the hub)
-                      splits:tuple=("validation", "test"), # WikiText-2 splits to score on
-                      seed:int=0, # Seed of the fixed masks
-                      block_size:int=128, # Tokens per block
-                     ) -> dict[str, Dataset]:
-    "WikiText-2 blocks with fixed 15% masks: general English that `general_english` was cleaned of."
-    from mlm_course.adaptation import load_wikitext, fixed_eval_sets
-    data = shared_data_dir()
-    if wikitext is None and data is not None and (data/"wikitext2_raw").exists(): wikitext = data/"wikitext2_raw"
-    return fixed_eval_sets({f"wikitext2_{s}": load_wikitext(s, data_files=wikitext) for s in splits}, tokenizer,
-                           block_size=block_size, seed=seed)
-
 # %% ../nbs/10_pretraining.ipynb #c9806fe9
 def score_model(model:PreTrainedModel, # A masked-language model
                 tokenizer:PreTrainedTokenizerBase, # Its tokenizer
@@ -163,12 +137,12 @@ def score_model(model:PreTrainedModel, # A masked-language model
                 top_k:int=5, # Fill-mask answers per sentence
                ) -> dict:
     "Perplexity, top-1 and top-3 accuracy on each evaluation set, and fill-mask answers."
-    from mlm_course.cli import _answers, _masked_scores
-    from mlm_course.inference import fill_mask
+    from mlm_course.evaluation import evaluate_perplexity
+    from mlm_course.inference import fill_mask, short_answers
     keep = ("perplexity", "accuracy", "top3_accuracy", "n_tokens")
-    scores = {name: {k: v for k,v in _masked_scores(model, blocks).items() if k in keep} for name, blocks in eval_sets.items()}
+    scores = {name: {k: v for k,v in evaluate_perplexity(model, blocks, top_k=3).items() if k in keep} for name, blocks in eval_sets.items()}
     texts = texts or EVERYDAY_SENTENCES
-    scores["fill_mask"] = [dict(text=t, predictions=_answers(ps))
+    scores["fill_mask"] = [dict(text=t, predictions=short_answers(ps))
                            for t, ps in zip(texts, fill_mask(model, tokenizer, texts, top_k=top_k))]
     return scores
 
@@ -363,22 +337,6 @@ def pretraining_report(docs:DatasetDict, # The corpus, `train` and `validation` 
                 version=mlm_course.__version__, commit=_git_commit(),
                 scores=score_model(model, trainer.processing_class, eval_sets))
 
-# %% ../nbs/10_pretraining.ipynb #97b89c32
-def write_pretrained(out:Path, # The run's directory
-                     trainer, # The trainer, after training
-                     tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
-                     report:dict, # `pretraining_report`'s output
-                    ):
-    "Half-precision weights and tokenizer, the loss curve, the card, then `report.json`; the checkpoints go last."
-    import shutil, matplotlib.pyplot as plt
-    from mlm_course.training import plot_loss_curves
-    save_half(trainer.model, tokenizer, out)
-    fig = plot_loss_curves(trainer.state.log_history, "Pre-training loss")
-    fig.savefig(out/"loss_curve.png", dpi=120, bbox_inches="tight"); plt.close(fig)
-    atomic_write_text(out/"README.md", model_card(report))
-    atomic_write_json(out/"report.json", report)
-    shutil.rmtree(out/"checkpoints", ignore_errors=True)  # the run is complete: nothing left to resume
-
 # %% ../nbs/10_pretraining.ipynb #6a1ebb20
 def pretrain(output_dir:str, # Directory for the model, tokenizer, model card and report.json
              corpus:str=None, # A .jsonl(.gz)/.txt file of general text (default: the offline general_english)
@@ -403,9 +361,11 @@ def pretrain(output_dir:str, # Directory for the model, tokenizer, model card an
              quiet:bool=False, # Hide progress bars
             ) -> dict:
     "Pre-train a small RoBERTa and its tokenizer on general English; write a half-precision model with its model card."
+    from mlm_course.adaptation import general_eval_sets
+    from mlm_course.training import write_result
     budget_minutes = _recipe_budget(budget_minutes, max_steps, hidden_size, num_attention_heads)
     out = prepare_output_dir(output_dir, overwrite=overwrite, resume=resume)
-    if quiet: _quiet_libraries()
+    if quiet: quiet_libraries()
     set_seed(seed)
     docs, tok, blocks = pretraining_data(corpus, tokenizer, vocab_size, block_size, num_proc, seed)
     shape = dict(hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
@@ -417,5 +377,7 @@ def pretrain(output_dir:str, # Directory for the model, tokenizer, model card an
                              seed=seed, quiet=quiet)
     report = pretraining_report(docs, blocks["train"], trainer, (time.perf_counter() - t0) / 60,
                                 general_eval_sets(tok, wikitext), shape, mlm_probability, warm_start)
-    write_pretrained(out, trainer, tok, report)
+    save_half(trainer.model, tok, out)
+    write_result(out, trainer, report, model_card(report), "Pre-training loss")
+    shutil.rmtree(out/"checkpoints", ignore_errors=True)  # the run is complete: nothing left to resume
     return report

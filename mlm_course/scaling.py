@@ -7,16 +7,15 @@ Docs: https://mlm-course.github.io/mlm_course/scaling.html.md"""
 
 # %% ../nbs/08_scaling.ipynb #b054dfc9
 from __future__ import annotations
-import json, os, tempfile, time
+import tempfile, time
 from pathlib import Path
-from datasets import Dataset, DatasetDict, IterableDataset, load_dataset
+from datasets import DatasetDict
 from transformers import PreTrainedTokenizerBase, PretrainedConfig
-from .data import FILE_BUILDERS
-from .utils import ConfigError, DataError
+from .utils import ConfigError
 
 # %% auto #0
 __all__ = ['mlm_parameter_count', 'distilroberta_config', 'real_parameter_count', 'training_memory', 'memory_table',
-           'stream_corpus', 'stream_blocks', 'preprocess_scaling']
+           'preprocess_scaling']
 
 # %% ../nbs/08_scaling.ipynb #9fa49044
 def mlm_parameter_count(config:PretrainedConfig, # A BERT/RoBERTa-style config (`hidden_size`, `intermediate_size`, ...)
@@ -80,44 +79,6 @@ def memory_table(config:PretrainedConfig, # Model config
     total = f"| **total** | **{gib(sum(cols['fp32'].values()))}** | **{gib(sum(cols['bf16-mixed'].values()))}** |"
     return "\n".join([f"| component (b={batch_size}, s={block_size}) | fp32 GiB | bf16 mixed GiB |",
                       "|---|---:|---:|", *rows, total])
-
-# %% ../nbs/08_scaling.ipynb #830775a0
-_READ_CHUNK = {"json": dict(chunksize=1 << 20), "text": dict(chunksize=1 << 20)}  # bytes per read (default 10 MiB)
-
-def stream_corpus(source:str, # A local .txt/.jsonl/.json/.csv/.parquet file or glob (optionally .gz), or a hub dataset id
-                  text_column:str="text", # Column holding the documents
-                  split:str="train", # Split of a hub dataset
-                  name:str=None, # Configuration of a hub dataset
-                 ) -> IterableDataset:
-    "Open `source` as a stream of `{'text': ...}` records, read lazily (nothing is downloaded or loaded up front)."
-    path = str(source).removesuffix(".gz")
-    builder = next((b for ext,b in FILE_BUILDERS.items() if path.endswith(ext)), None)
-    if builder:
-        stream = load_dataset(builder, data_files=str(source), split="train", streaming=True, **_READ_CHUNK.get(builder, {}))
-    elif Path(source).exists():
-        raise DataError(f"Cannot stream '{source}': unknown file type", f"use one of {sorted(FILE_BUILDERS)}")
-    else: stream = load_dataset(source, name, split=split, streaming=True)
-    if stream.column_names is not None and text_column not in stream.column_names:
-        raise DataError(f"'{source}' has no column '{text_column}' (columns: {stream.column_names})",
-                        "pass text_column= with the column that holds the documents")
-    if text_column != "text": stream = stream.rename_column(text_column, "text")
-    return stream.select_columns(["text"])
-
-# %% ../nbs/08_scaling.ipynb #7702bb18
-def stream_blocks(docs:IterableDataset|Dataset, # Documents with a `text` column (a `Dataset` is streamed too)
-                  tokenizer:PreTrainedTokenizerBase, # Tokenizer that adds the separator tokens
-                  block_size:int=128, # Tokens per block
-                  shuffle_buffer:int=0, # Blocks held in the shuffling buffer (0: keep the corpus order)
-                  seed:int=42, # Seed of the shuffle
-                  batch_size:int=1000, # Documents concatenated per batch (as in `Dataset.map`)
-                 ) -> IterableDataset:
-    "Blocks of `block_size` tokens cut on the fly from a stream of documents, like `make_blocks` without storing them."
-    from mlm_course.chunking import check_block_size, tokenize_and_group
-    check_block_size(block_size, tokenizer)
-    if isinstance(docs, Dataset): docs = docs.to_iterable_dataset()
-    blocks = docs.map(tokenize_and_group, fn_kwargs=dict(tokenizer=tokenizer, block_size=block_size, arrays=False),
-                      batched=True, batch_size=batch_size, remove_columns=docs.column_names or ["text"])
-    return blocks.shuffle(seed=seed, buffer_size=shuffle_buffer) if shuffle_buffer else blocks
 
 # %% ../nbs/08_scaling.ipynb #1cce2dff
 def preprocess_scaling(num_procs:tuple=(1, 2), # Values of `num_proc` to time

@@ -6,16 +6,17 @@ Docs: https://mlm-course.github.io/mlm_course/tokenizer.html.md"""
 
 # %% ../nbs/tokenizer.ipynb #806dfb3b
 from __future__ import annotations
-import hashlib
+import hashlib, json
 from pathlib import Path
-from tokenizers import ByteLevelBPETokenizer, AddedToken
+from tokenizers import AddedToken, BertWordPieceTokenizer, ByteLevelBPETokenizer, SentencePieceUnigramTokenizer
 from tokenizers.processors import RobertaProcessing, TemplateProcessing
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast, RobertaTokenizer
+from transformers import (AutoTokenizer, BertTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast, RobertaTokenizer,
+                          XLMRobertaTokenizerFast)
 from .utils import ModelError, atomic_dir, cache_dir, resolve_model_name
 
 # %% auto #0
-__all__ = ['ROBERTA_SPECIAL_TOKENS', 'TOKENIZER_FILES', 'train_bpe_tokenizer', 'offline_tokenizer', 'require_mask_token',
-           'load_tokenizer']
+__all__ = ['ROBERTA_SPECIAL_TOKENS', 'TOKENIZER_FILES', 'XLMR_SPECIAL_TOKENS', 'train_bpe_tokenizer', 'offline_tokenizer',
+           'require_mask_token', 'load_tokenizer', 'train_wordpiece_tokenizer', 'train_sentencepiece_tokenizer']
 
 # %% ../nbs/tokenizer.ipynb #72a01a2a
 # `<mask>` swallows the space before it (lstrip), as in RoBERTa: "a <mask> galaxy" masks the word " spiral"
@@ -97,3 +98,32 @@ def load_tokenizer(name_or_path:str="builtin", # "course-base", "builtin" (train
         raise ModelError(f"Could not load a tokenizer from '{name_or_path}' ({type(e).__name__})",
                          "check the hub id or directory; offline, use a local directory") from e
     return require_mask_token(tok, f"The tokenizer '{name_or_path}'")
+
+# %% ../nbs/tokenizer.ipynb #256bde13
+def train_wordpiece_tokenizer(texts, # Iterable of training strings
+                              vocab_size:int=3000, # Vocabulary size, special tokens included
+                              lowercase:bool=True, # Lower-case the text first, like bert-base-uncased
+                             ) -> BertTokenizer:
+    "Train a BERT-style WordPiece tokenizer (`##` marks a word's continuation) as an offline stand-in for BERT's."
+    wordpiece = BertWordPieceTokenizer(lowercase=lowercase)
+    wordpiece.train_from_iterator(texts, vocab_size=vocab_size, show_progress=False,
+                                  special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    return BertTokenizer(tokenizer_object=wordpiece._tokenizer, do_lower_case=lowercase)
+
+# %% ../nbs/tokenizer.ipynb #ff87e6f6
+XLMR_SPECIAL_TOKENS = dict(bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>", mask_token="<mask>")
+
+def train_sentencepiece_tokenizer(texts, # Iterable of training strings
+                                  vocab_size:int=3000, # Vocabulary size, special tokens included
+                                  special_tokens:dict|None=None, # Role -> token, in the id order `tokenizer_class`
+                                                                 # expects; None: XLM-R's `<s> <pad> </s> <unk> <mask>`
+                                  tokenizer_class:type=XLMRobertaTokenizerFast, # The family's class, e.g. ALBERT's
+                                  **kwargs, # Passed to `tokenizer_class`, e.g. `do_lower_case=False` for ALBERT
+                                 ) -> PreTrainedTokenizerBase:
+    "Train a SentencePiece Unigram tokenizer (`▁` marks a word's first piece), wrapped in XLM-R's or `tokenizer_class`."
+    special_tokens = special_tokens or XLMR_SPECIAL_TOKENS
+    unigram = SentencePieceUnigramTokenizer()
+    unigram.train_from_iterator(texts, vocab_size=vocab_size, show_progress=False, unk_token=special_tokens["unk_token"],
+                                special_tokens=list(dict.fromkeys(special_tokens.values())))
+    vocab = [tuple(piece) for piece in json.loads(unigram._tokenizer.to_str())["model"]["vocab"]]  # (piece, log-prob)
+    return tokenizer_class(vocab=vocab, **special_tokens, **kwargs)  # the class builds the pipeline, as loading does

@@ -7,16 +7,18 @@ Docs: https://mlm-course.github.io/mlm_course/training.html.md"""
 
 # %% ../nbs/04_training.ipynb #23e21176
 from __future__ import annotations
-import os, sys
+import os, sys, time
+from pathlib import Path
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import IntervalStrategy
 from .masking import mlm_collator
 from .sparse import SparseMLMTrainer, sparse_supported
-from .utils import ConfigError, ModelError
+from .utils import ConfigError, ModelError, atomic_write_json, atomic_write_text
 
 # %% auto #0
-__all__ = ['TRAINING_PRESETS', 'TRAINER_SETTINGS', 'mlm_training_args', 'position_offset', 'make_trainer', 'plot_loss_curves']
+__all__ = ['TRAINING_PRESETS', 'TRAINER_SETTINGS', 'mlm_training_args', 'bf16_is_fast', 'precision_settings', 'position_offset',
+           'make_trainer', 'quiet_trainer', 'last_checkpoint', 'StepTimer', 'plot_loss_curves', 'write_result']
 
 # %% ../nbs/04_training.ipynb #8631ff5f
 TRAINING_PRESETS = {
@@ -47,6 +49,20 @@ def mlm_training_args(output_dir:str, # Checkpoints and logs go here
         if "eval_steps" in overrides: overrides.setdefault("save_steps", overrides["eval_steps"])
     settings = {**TRAINER_SETTINGS, **TRAINING_PRESETS[preset], **overrides}
     return TrainingArguments(output_dir=str(output_dir), **settings)
+
+# %% ../nbs/04_training.ipynb #2f4b1a67
+def bf16_is_fast() -> bool:
+    "Does this machine multiply bf16 natively: a GPU that supports it, or a CPU with AVX512-BF16 or AMX (Linux)?"
+    if torch.cuda.is_available(): return torch.cuda.is_bf16_supported()
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.exists() else ""
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+# %% ../nbs/04_training.ipynb #c35c0d86
+def precision_settings(fp16:bool=False, # Was fp16 asked for (then no automatic bf16)?
+                      ) -> dict:
+    "`TrainingArguments` fields for this machine: bf16 where it is native (unless fp16), the CPU where there is no GPU."
+    return dict(bf16=bf16_is_fast() and not fp16, use_cpu=not torch.cuda.is_available())
 
 # %% ../nbs/04_training.ipynb #7ded6fbc
 def position_offset(model:PreTrainedModel) -> int: # A masked-language model
@@ -88,6 +104,26 @@ def make_trainer(model:PreTrainedModel, # A masked-language model
             cb.logging_dir = os.path.join(args.output_dir, "runs")
     return trainer
 
+# %% ../nbs/04_training.ipynb #9bd97dc8
+def quiet_trainer(trainer:Trainer) -> Trainer: # A trainer whose log lines should not be printed
+    "Stop `trainer` printing a dictionary at each logging step (the logs stay in `trainer.state.log_history`)."
+    from transformers.trainer_callback import PrinterCallback
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+# %% ../nbs/04_training.ipynb #69a4a14e
+def last_checkpoint(folder:str|Path, # The `output_dir` of a `Trainer`
+                   ) -> str|None:
+    "The newest `checkpoint-N` folder in `folder`, or None (also when `folder` does not exist)."
+    from transformers.trainer_utils import get_last_checkpoint
+    return get_last_checkpoint(str(folder)) if Path(folder).exists() else None
+
+# %% ../nbs/04_training.ipynb #42ae4f08
+class StepTimer(TrainerCallback):
+    "Record the wall time at the end of each optimiser step (`times`, from `time.perf_counter`)."
+    def __init__(self): self.times = []
+    def on_step_end(self, args, state, control, **kwargs): self.times.append(time.perf_counter())
+
 # %% ../nbs/04_training.ipynb #6224c932
 def plot_loss_curves(log_history:list, # `trainer.state.log_history`
                      title:str="Masked-LM loss", # Figure title
@@ -102,3 +138,20 @@ def plot_loss_curves(log_history:list, # `trainer.state.log_history`
     ax.set_xlabel("step"); ax.set_ylabel("cross-entropy (nats)"); ax.set_title(title); ax.legend()
     fig.tight_layout()
     return fig
+
+# %% ../nbs/04_training.ipynb #0bc99008
+def write_result(out:Path, # The folder of the saved model
+                 trainer:Trainer, # The trainer, after training
+                 report:dict, # The run's report (`report.json`)
+                 card:str, # The model card (`README.md`)
+                 title:str="Masked-LM loss", # Title of the loss curve
+                ):
+    "The files next to a saved model: tokenizer, `loss_curve.png`, the model card and, last, `report.json`."
+    import matplotlib.pyplot as plt
+    out = Path(out)
+    trainer.processing_class.save_pretrained(out)
+    (out/"training_args.bin").unlink(missing_ok=True)  # a pickle: the settings are in report.json instead
+    figure = plot_loss_curves(trainer.state.log_history, title)
+    figure.savefig(out/"loss_curve.png", dpi=120, bbox_inches="tight"); plt.close(figure)
+    atomic_write_text(out/"README.md", card)
+    atomic_write_json(out/"report.json", report)

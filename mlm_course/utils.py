@@ -13,7 +13,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['COURSE_BASE', 'MLMCourseError', 'DataError', 'ConfigError', 'ModelError', 'OutputDirError', 'atomic_write_text',
            'atomic_write_json', 'atomic_dir', 'eval_mode', 'shared_data_dir', 'cache_dir', 'course_base_dir',
-           'resolve_model_name']
+           'resolve_model_name', 'prepare_output_dir', 'quiet_libraries']
 
 # %% ../nbs/utils.ipynb #f28341bb
 class MLMCourseError(ValueError):
@@ -109,3 +109,29 @@ def resolve_model_name(name:str, # "course-base", a hub id or a local directory
                       ) -> str:
     "A name as `from_pretrained` takes it: 'course-base' becomes its folder in the package; other names are unchanged."
     return str(course_base_dir()) if name == COURSE_BASE else name
+
+# %% ../nbs/utils.ipynb #02937f0d
+def prepare_output_dir(output_dir:str|Path, # Where the run writes its results
+                       overwrite:bool=False, # Delete what a previous run left there?
+                       resume:bool=False, # Continue from the last checkpoint in `output_dir`?
+                      ) -> Path:
+    "Check that `output_dir` may be used for a new run, and create it."
+    import shutil
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"'{out}' is a file, not a directory", "choose another --output-dir")
+    used = out.exists() and any(out.iterdir())
+    if used and overwrite: shutil.rmtree(out)
+    elif used and not resume:
+        raise OutputDirError(f"'{out}' already holds results of another run",
+                             "pass --overwrite to replace them, --resume to continue it, or choose another --output-dir")
+    out.mkdir(parents=True, exist_ok=True)
+    (out/"report.json").unlink(missing_ok=True)  # a resumed run is not complete until it rewrites the report
+    return out
+
+# %% ../nbs/utils.ipynb #e3ae5865
+def quiet_libraries():
+    "No progress bars or length warnings from datasets and transformers (for --quiet and tests)."
+    import datasets, transformers
+    datasets.disable_progress_bars(); transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # "Writing model shards" at every checkpoint

@@ -12,7 +12,7 @@ from mlm_course.masking import mlm_collator
 from mlm_course.tokenizer import offline_tokenizer, load_tokenizer
 from mlm_course.model import load_model
 from mlm_course.inference import fill_mask
-from mlm_course.cli import prepare_output_dir
+from mlm_course.utils import prepare_output_dir
 
 
 @functools.cache

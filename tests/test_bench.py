@@ -5,7 +5,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import distilroberta_config, peak_memory
+from mlm_course.scaling import distilroberta_config
+from bench.common import peak_memory
 from bench.limits import train_step_flops
 from bench.peer import phase_times
 from bench.seed_pipeline import seed_group_texts

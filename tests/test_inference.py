@@ -4,7 +4,7 @@ import torch
 from transformers import BertConfig, BertForMaskedLM, RobertaConfig, RobertaForMaskedLM
 from mlm_course.data import builtin_corpus
 from mlm_course.inference import compare_fill_mask, fill_mask, with_model_mask
-from mlm_course.masking import train_wordpiece_tokenizer
+from mlm_course.tokenizer import train_wordpiece_tokenizer
 from mlm_course.tokenizer import offline_tokenizer
 from mlm_course.utils import DataError
 

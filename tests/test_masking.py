@@ -5,9 +5,8 @@ import torch
 from datasets import Dataset
 from mlm_course.data import builtin_corpus
 from transformers import DataCollatorForLanguageModeling
-from mlm_course.masking import (OUTCOMES, fixed_eval_masks, mask_outcomes, mlm_collator, padding_collator,
-                                train_sentencepiece_tokenizer, train_wordpiece_tokenizer)
-from mlm_course.tokenizer import offline_tokenizer
+from mlm_course.masking import OUTCOMES, fixed_eval_masks, mask_outcomes, mlm_collator, padding_collator
+from mlm_course.tokenizer import offline_tokenizer, train_sentencepiece_tokenizer, train_wordpiece_tokenizer
 from mlm_course.utils import ConfigError, ModelError
 
 MAX_LEN, BATCH = 256, 32

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 import pytest
 
-from mlm_course.cli import main, parse_run
+from mlm_course.cli import main
+from mlm_course.run import parse_run
 
 FAMILIES = ["bert", "roberta", "albert", "electra", "deberta-v2", "modernbert", "xlm-roberta"]
 VARIANTS = {"plain": [],  # and with the options a user from run_mlm.py turns on first, then a streamed corpus

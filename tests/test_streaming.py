@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from mlm_course.tokenizer import load_tokenizer
-from mlm_course.scaling import stream_blocks, stream_corpus
+from mlm_course.chunking import stream_blocks
+from mlm_course.data import stream_corpus
 
 N_DOCS = 3_000
 TOLERANCE_MIB = 20
@@ -22,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = textwrap.dedent("""
     import json, resource, sys
     from mlm_course.tokenizer import load_tokenizer
-    from mlm_course.scaling import stream_blocks, stream_corpus
+    from mlm_course.chunking import stream_blocks
+    from mlm_course.data import stream_corpus
     peak_mib = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     path = sys.argv[1]
     blocks = stream_blocks(stream_corpus(path), load_tokenizer("builtin"), block_size=128, shuffle_buffer=200)

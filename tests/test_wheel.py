@@ -54,7 +54,8 @@ def test_the_default_job_runs_from_the_wheel_without_nbdev(installed):
     no_nbdev = ("import sys; sys.modules['nbdev'] = None  # any `import nbdev` now fails\n"
                 "import mlm_course, mlm_course.cli as cli\n"
                 "for m in ('data', 'chunking', 'masking', 'model', 'training', 'sparse', 'evaluation', 'inference',\n"
-                "          'adaptation', 'scaling', 'pretraining', 'downstream', 'study', 'tokenizer', 'utils'):\n"
+                "          'adaptation', 'scaling', 'run', 'pretraining', 'downstream', 'study', 'tokenizer', 'utils',\n"
+                "          'warm_start'):\n"
                 "    __import__(f'mlm_course.{m}')\n"
                 "sys.exit(cli.main(sys.argv[1:]))")
     out = tmp/"run"

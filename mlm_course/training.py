@@ -7,7 +7,7 @@ Docs: https://mlm-course.github.io/mlm_course/training.html.md"""
 
 # %% ../nbs/04_training.ipynb #23e21176
 from __future__ import annotations
-import os, sys, time
+import json, os, sys, time
 from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainingArguments
@@ -114,9 +114,13 @@ def quiet_trainer(trainer:Trainer) -> Trainer: # A trainer whose log lines shoul
 # %% ../nbs/04_training.ipynb #69a4a14e
 def last_checkpoint(folder:str|Path, # The `output_dir` of a `Trainer`
                    ) -> str|None:
-    "The newest `checkpoint-N` folder in `folder`, or None (also when `folder` does not exist)."
-    from transformers.trainer_utils import get_last_checkpoint
-    return get_last_checkpoint(str(folder)) if Path(folder).exists() else None
+    "The newest complete `checkpoint-N` folder in `folder` (its `trainer_state.json` reads), or None."
+    def step(p:Path) -> int: return int(p.name.rsplit("-", 1)[1]) if p.name.rsplit("-", 1)[1].isdigit() else -1
+    def complete(p:Path) -> bool:  # the Trainer writes trainer_state.json last: a killed save has none, or half of one
+        try: return isinstance(json.loads((p/"trainer_state.json").read_text()), dict)
+        except (OSError, ValueError): return False
+    found = [p for p in Path(folder).glob("checkpoint-*") if step(p) >= 0 and complete(p)]
+    return str(max(found, key=step)) if found else None
 
 # %% ../nbs/04_training.ipynb #42ae4f08
 class StepTimer(TrainerCallback):

@@ -133,9 +133,10 @@ def file_builder(path:str|Path, # A file name or a glob of them, optionally endi
 
 def _builder(path:Path) -> str:
     "`file_builder`, or a one-line error that lists the file types there are."
-    if file_builder(path) is None:
+    builder = file_builder(path)
+    if builder is None:
         raise DataError(f"'{path.name}' has an unsupported extension", f"use one of {', '.join(FILE_BUILDERS)} (optionally .gz)")
-    return file_builder(path)
+    return builder
 
 # %% ../nbs/00_data.ipynb #b4724c96
 def _first_bad_line(path:Path, builder:str) -> str:

@@ -29,7 +29,7 @@ def peak_matmul(sizes:tuple=(2048, 3072, 4096), rounds:int=5, device:str="cpu") 
     return dict(out, peak_matmul_threads=torch.get_num_threads())
 
 def train_step_flops(config, batch_size:int, scored:int, sparse:bool=True, block:int=BLOCK_SIZE) -> float:
-    """Matrix-multiply FLOPs of one training step (2 per multiply-add; backward = 2x forward), from lesson 03's
+    """Matrix-multiply FLOPs of one training step (2 per multiply-add; backward = 2x forward), from lesson 04's
     `flops_per_token` (encoder layers: projections, attention scores and context, FFN; the LM head). Sparse (ours):
     the last layer's keys and values at every position, its queries, attention, output and FFN at the `scored` rows
     only, and the LM head at those rows. Embedding lookups, norms, softmax and activations are not counted."""

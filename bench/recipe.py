@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """The offline preset's recipe, one change at a time: what each choice of the built-in job buys in *quality*.
 
-Every variant trains the built-in model (lesson 03) on the built-in corpus with the same seed, data order and
+Every variant trains the built-in model (lesson 04) on the built-in corpus with the same seed, data order and
 evaluation masks, and reports the perplexity on the fixed 15% masks, the top-1/top-3 accuracy at the masked
-positions (`masked_token_accuracy`, lesson 05), and the job's fill-mask examples. Perplexity and accuracy do not
+positions (`masked_token_accuracy`, lesson 06), and the job's fill-mask examples. Perplexity and accuracy do not
 depend on the machine's speed, so this can run beside other work. Examples:
 
     bench/recipe.py                                # every variant, 8 epochs, otherwise the preset (~15 min, native bf16)
@@ -22,12 +22,12 @@ VARIANTS = {  # name -> (initialisation, share of tokens masked in training, dro
     "positions-masks30-nodropout": ("positions", 0.3, 0.0),
     "vectors": ("vectors", 0.15, 0.1),
     "vectors-masks30-nodropout": ("vectors", 0.3, 0.0),
-    "warm": ("both", 0.3, 0.0),  # lesson 15's `warm_start`: what `mlm-course run` does for the built-in model
+    "warm": ("both", 0.3, 0.0),  # lesson 17's `warm_start`: what `mlm-course run` does for the built-in model
     "warm-dropout": ("both", 0.3, 0.1),  # the same with the usual dropout
 }
 
 def initialise(model, init:str|None, train_ids):
-    "Apply none, one or both parts of lesson 03's warm start."
+    "Apply none, one or both parts of lesson 04's warm start."
     import torch
     from mlm_course.warm_start import cooccurrence_embeddings, sinusoidal_positions, warm_start
     if init == "both": return warm_start(model, train_ids)

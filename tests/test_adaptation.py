@@ -1,4 +1,4 @@
-"Lesson 07 (domain adaptation): WikiText loading, the perplexity table, and a real (tiny) adaptation run."
+"Lesson 08 (domain adaptation): WikiText loading, the perplexity table, and a real (tiny) adaptation run."
 import math
 import pytest
 import torch

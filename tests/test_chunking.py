@@ -1,4 +1,4 @@
-"""Lesson 01 (chunking). Oracle: `group_texts` equals the reference notebook's quadratic version on real text, for
+"""Lesson 02 (chunking). Oracle: `group_texts` equals the reference notebook's quadratic version on real text, for
 many batch and block sizes; its invariants on arbitrary input (hypothesis); `make_blocks` end to end."""
 import random
 import datasets, pytest

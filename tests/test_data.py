@@ -1,4 +1,4 @@
-"""Lesson 00 (data): the seed's ELI5 job read offline from a release file, checked against the seed's own recipe;
+"""Lesson 01 (data): the seed's ELI5 job read offline from a release file, checked against the seed's own recipe;
 the generic loaders on every supported file type; clear errors on bad input."""
 import gzip, json
 import datasets, pytest

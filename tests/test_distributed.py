@@ -1,4 +1,4 @@
-"""Data parallelism (lesson 08): `torchrun` with 2 CPU processes (gloo) learns what 1 process learns, and only rank 0
+"""Data parallelism (lesson 09): `torchrun` with 2 CPU processes (gloo) learns what 1 process learns, and only rank 0
 writes the output directory.
 
 Both runs train the same tiny model (2 layers, hidden 64, dropout off) for 30 steps with the same global batch: 8

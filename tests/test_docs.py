@@ -27,7 +27,9 @@ bd = _load_build_docs()
 NOTEBOOKS = sorted(p for p in bd.cfg.nbs_path.glob("*.ipynb") if not p.name.startswith(("_", ".")))
 LESSONS = [p for p in NOTEBOOKS if bd.is_lesson(p)]
 SUPPORT = [p for p in NOTEBOOKS if not bd.is_lesson(p) and p.stem != "index"]
-PAGES = ["index"] + [bd.page_name(p) for p in LESSONS + SUPPORT]  # the reading order
+MAIN_PATH = [p for p in LESSONS if not bd.is_appendix(p)]
+APPENDICES = [p for p in LESSONS if bd.is_appendix(p)]
+PAGES = ["index"] + [bd.page_name(p) for p in MAIN_PATH + APPENDICES + SUPPORT]  # the reading order
 
 
 def chromium_path():
@@ -89,6 +91,7 @@ PAGE_FACTS = r"""() => ({
   output_tables: document.querySelectorAll('.cell_output table').length,
   raw_tables: Array.from(document.querySelectorAll('.cell_output')).filter(o => /\|\s*-{3,}/.test(o.innerText)).length,
   nav: Array.from(document.querySelectorAll('.bd-sidebar-primary a.reference')).map(a => a.href),
+  captions: Array.from(document.querySelectorAll('.bd-sidebar-primary .caption')).map(c => c.innerText.trim()),
 })"""
 
 
@@ -152,6 +155,11 @@ def test_navigation_lists_every_page_in_order(crawl, site):
         nav = [urldefrag(u).url for u in crawl[page_url(site, name)]["nav"]]
         order = [u for u in dict.fromkeys(nav) if u.startswith(site)]
         assert order == [page_url(site, n) for n in PAGES], f"sidebar of {name}.html: {order}"
+
+
+def test_navigation_shows_the_main_path_and_the_appendices_as_two_groups(crawl, site):
+    captions = crawl[page_url(site, "whole_job")]["captions"]
+    assert captions[:2] == ["Main path", "Appendices: under the hood and studies"], captions
 
 
 def test_every_image_loads_and_figures_come_from_the_notebooks(crawl, site):

@@ -1,4 +1,4 @@
-"Lesson 11: PubMedQA loading (release file and hub shape), the scores, bad input, and a tiny end-to-end comparison."
+"Lesson 13: PubMedQA loading (release file and hub shape), the scores, bad input, and a tiny end-to-end comparison."
 import json
 import numpy as np
 import pytest

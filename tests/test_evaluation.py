@@ -1,4 +1,4 @@
-"Oracle tests of lesson 05: exact token-weighted perplexity, batched pseudo-perplexity, per-category perplexity."
+"Oracle tests of lesson 06: exact token-weighted perplexity, batched pseudo-perplexity, per-category perplexity."
 import math
 import pytest
 import torch

@@ -15,7 +15,7 @@ from mlm_course.training import make_trainer, mlm_training_args
 from mlm_course.utils import ConfigError
 
 BLOCK = 32
-BYTE_LEVEL = {"roberta", "modernbert"}  # words end at whitespace only (lesson 02), not at punctuation as word_ids()
+BYTE_LEVEL = {"roberta", "modernbert"}  # words end at whitespace only (lesson 03), not at punctuation as word_ids()
 PLAIN = "Interpreters evaluate expressions lazily and then stop"  # plain words: every family's word_ids() agrees
 PUNCTUATED = "Interpreters evaluate expressions lazily, then\nstop."
 

@@ -1,4 +1,4 @@
-"Tests of lesson 06: fill-mask through the pipeline against a direct computation, both mask placeholders, errors."
+"Tests of lesson 07: fill-mask through the pipeline against a direct computation, both mask placeholders, errors."
 import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, RobertaConfig, RobertaForMaskedLM

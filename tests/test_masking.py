@@ -1,4 +1,4 @@
-"Statistical and contract tests of lesson 02's masking over more than 100k tokens of the built-in corpus."
+"Statistical and contract tests of lesson 03's masking over more than 100k tokens of the built-in corpus."
 import copy
 import pytest
 import torch

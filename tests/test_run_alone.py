@@ -31,7 +31,22 @@ def test_a_notebook_that_reads_a_file_left_beside_it_fails_alone_and_a_self_cont
 
 
 def test_the_rest_job_selects_every_lesson_not_run_on_its_own():
-    out = _run_alone("--list", "--skip-file-re", "^([_.]|(12|07|11|10|05|04|06)_)")
+    out = _run_alone("--list", "--skip-file-re", "^([_.]|(14|08|13|12|06|05|07)_)")
     names = out.stdout.split()
-    assert out.returncode == 0 and "00_data.ipynb" in names and "index.ipynb" in names
-    assert not {"12_masking_study.ipynb", "07_domain_adaptation.ipynb"} & set(names)
+    assert out.returncode == 0 and "01_data.ipynb" in names and "index.ipynb" in names
+    assert not {"14_masking_study.ipynb", "08_domain_adaptation.ipynb"} & set(names)
+
+
+def test_a_lesson_whose_stated_run_time_is_off_is_printed(tmp_path):
+    nb = _notebook(tmp_path/"07_quick.ipynb", "x = 1")
+    data = json.loads(nb.read_text())
+    data["cells"].insert(0, dict(cell_type="markdown", id="m", metadata={},
+                                 source="**How long:** the cells run in about 9 minutes on 2 CPU cores."))
+    nb.write_text(json.dumps(data))
+    record = tmp_path/"times.json"
+    out = _run_alone(str(nb), "--record", str(record))
+    assert out.returncode == 0 and "07_quick.ipynb states about 9 min on 2 CPU cores" in out.stdout, out.stdout
+    assert json.loads(record.read_text())["07_quick.ipynb"]["stated"] == [9.0, "about"]
+    data["cells"][0]["source"] = "**How long:** the cells run in under a minute on 2 CPU cores."
+    nb.write_text(json.dumps(data))
+    assert "off by more than 50%" not in _run_alone(str(nb), "--record", str(record)).stdout

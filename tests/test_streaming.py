@@ -1,4 +1,4 @@
-"""Streaming (lesson 08): flat memory when the corpus grows 10x, and the same blocks as the in-memory pipeline.
+"""Streaming (lesson 09): flat memory when the corpus grows 10x, and the same blocks as the in-memory pipeline.
 
 Peak memory is the peak resident set size (ru_maxrss) of a fresh child process that streams a generated JSON-lines
 corpus of N (3,000) and of 10N documents from disk through `stream_blocks` (shuffle buffer included) and consumes

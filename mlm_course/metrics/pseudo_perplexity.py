@@ -1,7 +1,7 @@
 """Pseudo-perplexity as a local `evaluate` metric: `mlm_course.evaluation.load_metric("pseudo_perplexity")`.
 
 Written by hand, not exported by nbdev: `evaluate.load` copies this single file elsewhere before importing it, so it
-must use absolute imports only. The computation lives in `mlm_course.evaluation` (nbs/05_evaluation.ipynb)."""
+must use absolute imports only. The computation lives in `mlm_course.evaluation` (nbs/06_evaluation.ipynb)."""
 import datasets
 import evaluate
 import mlm_course.evaluation

@@ -109,14 +109,13 @@ def test_prose_quotes_the_headline_numbers_of_lesson_00():
 
 
 # ---- size of a main-path lesson -------------------------------------------------------------------------------
-APPENDIX_WORDS = ("Under the hood", "Appendix", "Study")  # as tools/build-docs groups the navigation
 HIDDEN = re.compile(r"^#\|\s*(hide|include:\s*false|export\b|default_exp)", re.M)  # cells the page does not show
 
 
-def title(path:Path) -> str: return "".join(cells(path, "markdown")[0]["source"]).splitlines()[0]
-
-
-def main_path() -> list: return [p for p in NOTEBOOKS if p.name[0].isdigit() and not any(w in title(p) for w in APPENDIX_WORDS)]
+def main_path() -> list:
+    "The lessons of the main path, by tools/build-docs' own rule (the same module test_docs.py loads)."
+    from test_docs import bd
+    return [p for p in NOTEBOOKS if bd.is_lesson(p) and not bd.is_appendix(p)]
 
 
 def shown_code_cells(path:Path) -> int:

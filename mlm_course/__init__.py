@@ -10,7 +10,7 @@ Modules:
 - `mlm_course.inference`: Fill-mask with the `pipeline`: any model's mask token, batched calls, and a side-by-side table of a base and an adapted model.
 - `mlm_course.masking`: Choosing what the model must predict: 15% of the tokens, the 80/10/10 corruption, whole words, no example left without a mask, fixed masks that make an evaluation repeatable, and documents kept apart inside a block.
 - `mlm_course.metrics.pseudo_perplexity`: Pseudo-perplexity as a local `evaluate` metric: `mlm_course.evaluation.load_metric("pseudo_perplexity")`.
-- `mlm_course.model`: Load a pretrained masked-language model, or build a small one offline; count its parameters and see where the compute goes.
+- `mlm_course.model`: Load a pretrained masked-language model safely, meet the course's own `course-base`, and see where its parameters and its compute go.
 - `mlm_course.pretraining`: How the course's own pretrained model was made: a byte-level BPE tokenizer and a small RoBERTa pre-trained on 23.7M words of Wikipedia, its shape chosen by a sweep at a fixed budget, rebuilt by one command.
 - `mlm_course.scaling`: When one CPU or GPU is no longer enough: memory arithmetic, several GPUs and nodes with `torchrun` / `accelerate launch`, corpora streamed instead of loaded, and preprocessing on several processes.
 - `mlm_course.sparse`: The LM head, and most of the last encoder layer, run only on the ~15% of positions that the masked-LM loss scores: the model's own loss and gradients, for less compute.

@@ -1,5 +1,5 @@
-"""Load a pretrained masked-language model, or build a small one offline; count its parameters and see where the
-compute goes.
+"""Load a pretrained masked-language model safely, meet the course's own `course-base`, and see where its parameters
+and its compute go.
 
 Docs: https://mlm-course.github.io/mlm_course/model.html.md"""
 
@@ -16,8 +16,7 @@ from .tokenizer import train_bpe_tokenizer, train_sentencepiece_tokenizer, train
 from .utils import ConfigError, ModelError, atomic_dir, resolve_model_name
 
 # %% auto #0
-__all__ = ['NO_DROPOUT', 'TINY_FAMILIES', 'load_model', 'small_mlm_config', 'tiny_model_dir', 'count_parameters',
-           'flops_per_token', 'plot_parameters_and_compute']
+__all__ = ['load_model', 'count_parameters', 'flops_per_token', 'plot_parameters_and_compute', 'NO_DROPOUT', 'TINY_FAMILIES', 'small_mlm_config', 'tiny_model_dir']
 
 # %% ../nbs/04_model.ipynb #6f975173
 def _check_model_dir(path:Path):
@@ -52,95 +51,6 @@ def load_model(name_or_path:str="builtin", # "course-base" (the course's pretrai
         raise ModelError(f"Could not load a masked-language model from '{name_or_path}' ({type(e).__name__}: "
                          f"{str(e).splitlines()[0][:200]})",
                          "check the hub id or directory; offline, use a local directory with safetensors weights") from e
-
-# %% ../nbs/04_model.ipynb #6783f8cd
-def small_mlm_config(tokenizer:PreTrainedTokenizerBase, # Sets the vocabulary size and special token ids
-                     hidden_size:int=128, # Width of every layer
-                     num_hidden_layers:int=4, # Transformer layers
-                     num_attention_heads:int=4, # Attention heads per layer
-                     intermediate_size:int=512, # Width of the feed-forward layer
-                     max_length:int=512, # Longest input in tokens
-                     **kwargs, # Any other `RobertaConfig` field
-                    ) -> RobertaConfig:
-    "A small RoBERTa configuration that matches `tokenizer`."
-    return RobertaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
-                         num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
-                         max_position_embeddings=max_length + 2,  # RoBERTa numbers positions from pad_id + 1
-                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, type_vocab_size=1, **kwargs)
-
-# %% ../nbs/04_model.ipynb #4d5bd7c6
-NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # config fields of BERT-style models
-
-# %% ../nbs/04_model.ipynb #f5ab8977
-TINY_FAMILIES = ("bert", "roberta", "albert", "electra", "deberta-v2", "modernbert", "xlm-roberta")
-
-def _tiny_tokenizer(family:str, texts:list, vocab_size:int) -> PreTrainedTokenizerBase:
-    "A tokenizer of `family`'s algorithm and class, with its special tokens in the id order of its hub tokenizers."
-    bert_tokens = dict(unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]")
-    if family in ("bert", "electra"): return train_wordpiece_tokenizer(texts, vocab_size)  # ELECTRA's is BERT's
-    if family == "roberta": return train_bpe_tokenizer(texts, vocab_size)
-    if family == "modernbert": return train_bpe_tokenizer(texts, vocab_size, special_tokens=bert_tokens)
-    if family == "albert":
-        return train_sentencepiece_tokenizer(texts, vocab_size, dict(pad_token="<pad>", unk_token="<unk>", cls_token="[CLS]",
-                                                                     sep_token="[SEP]", mask_token="[MASK]"), AlbertTokenizerFast)
-    if family == "deberta-v2":
-        return train_sentencepiece_tokenizer(texts, vocab_size, dict(pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-                                                                     unk_token="[UNK]", mask_token="[MASK]"), DebertaV2TokenizerFast)
-    return train_sentencepiece_tokenizer(texts, vocab_size)  # XLM-R's
-
-# %% ../nbs/04_model.ipynb #22bc4c0c
-@lru_cache(maxsize=1)
-def _course_texts() -> tuple:
-    "The first 300 training documents of the built-in corpus, read once per process (reading takes a second)."
-    from mlm_course.data import builtin_corpus
-    return tuple(builtin_corpus()["train"]["text"][:300])
-
-# %% ../nbs/04_model.ipynb #8ef3c9e7
-def _tiny_config_fields(family:str, tokenizer:PreTrainedTokenizerBase, hidden_size:int, max_length:int) -> dict:
-    "The configuration fields that set `family` apart, at toy size."
-    if family in ("roberta", "xlm-roberta"):  # positions are numbered from pad_token_id + 1
-        return dict(max_position_embeddings=max_length + 2, type_vocab_size=1)
-    fields = dict(max_position_embeddings=max_length)
-    if family in ("albert", "electra"): fields["embedding_size"] = hidden_size // 2  # narrower than the layers
-    if family == "deberta-v2":  # DeBERTa-v3's attention: relative positions only, no absolute table
-        fields.update(relative_attention=True, pos_att_type=["p2c", "c2p"], position_buckets=32, norm_rel_ebd="layer_norm",
-                      share_att_key=True, position_biased_input=False, type_vocab_size=0)
-    if family == "modernbert":  # rotary positions; every second layer attends within a sliding window
-        fields.update(cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
-                      global_attn_every_n_layers=2, local_attention=16)
-    return fields
-
-# %% ../nbs/04_model.ipynb #2b89f421
-def tiny_model_dir(family:str, # "bert", "roberta", "albert", "electra", "deberta-v2", "modernbert" or "xlm-roberta"
-                   path:str|Path, # Directory to write: config, safetensors weights and tokenizer (`save_pretrained`)
-                   texts=None, # Tokenizer training texts (default: 300 documents of the built-in corpus)
-                   vocab_size:int=1000, # Vocabulary size, special tokens included
-                   hidden_size:int=32, # Width of every layer
-                   num_hidden_layers:int=2, # Transformer layers
-                   num_attention_heads:int=2, # Attention heads per layer
-                   intermediate_size:int=64, # Width of the feed-forward layer
-                   max_length:int=128, # Longest input in tokens
-                   seed:int=0, # Seed of the random weights
-                   overwrite:bool=False, # Replace `path` if it exists
-                   **config_overrides, # Any other field of the family's configuration
-                  ) -> Path:
-    "Save a tiny random masked-LM of `family` and a tokenizer of its kind trained on `texts`: a hub checkpoint's stand-in."
-    if family not in TINY_FAMILIES:
-        raise ConfigError(f"Unknown model family {family!r}", f"use one of {', '.join(TINY_FAMILIES)}")
-    tokenizer = _tiny_tokenizer(family, list(_course_texts() if texts is None else texts), vocab_size)
-    tokenizer.model_max_length = max_length
-    config = AutoConfig.for_model(family, vocab_size=len(tokenizer), hidden_size=hidden_size,
-                                  num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
-                                  intermediate_size=intermediate_size, pad_token_id=tokenizer.pad_token_id,
-                                  bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
-                                  **{**_tiny_config_fields(family, tokenizer, hidden_size, max_length), **config_overrides})
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = AutoModelForMaskedLM.from_config(config)
-    with atomic_dir(path, overwrite=overwrite) as tmp:
-        model.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
-    return Path(path)
 
 # %% ../nbs/04_model.ipynb #d510e07f
 def count_parameters(model:PreTrainedModel) -> dict:
@@ -190,3 +100,92 @@ def plot_parameters_and_compute(models:dict, # Name -> masked-language model
     ax_c.set_xlabel("% of the dense forward pass (multiply-adds per token)"); ax_c.set_title("Compute per token")
     ax_c.legend(loc="lower right", fontsize=8); fig.tight_layout()
     return fig
+
+# %% ../nbs/19_offline_models.ipynb #6783f8cd
+def small_mlm_config(tokenizer:PreTrainedTokenizerBase, # Sets the vocabulary size and special token ids
+                     hidden_size:int=128, # Width of every layer
+                     num_hidden_layers:int=4, # Transformer layers
+                     num_attention_heads:int=4, # Attention heads per layer
+                     intermediate_size:int=512, # Width of the feed-forward layer
+                     max_length:int=512, # Longest input in tokens
+                     **kwargs, # Any other `RobertaConfig` field
+                    ) -> RobertaConfig:
+    "A small RoBERTa configuration that matches `tokenizer`."
+    return RobertaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
+                         num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
+                         max_position_embeddings=max_length + 2,  # RoBERTa numbers positions from pad_id + 1
+                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, type_vocab_size=1, **kwargs)
+
+# %% ../nbs/19_offline_models.ipynb #4d5bd7c6
+NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # config fields of BERT-style models
+
+# %% ../nbs/19_offline_models.ipynb #f5ab8977
+TINY_FAMILIES = ("bert", "roberta", "albert", "electra", "deberta-v2", "modernbert", "xlm-roberta")
+
+def _tiny_tokenizer(family:str, texts:list, vocab_size:int) -> PreTrainedTokenizerBase:
+    "A tokenizer of `family`'s algorithm and class, with its special tokens in the id order of its hub tokenizers."
+    bert_tokens = dict(unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]")
+    if family in ("bert", "electra"): return train_wordpiece_tokenizer(texts, vocab_size)  # ELECTRA's is BERT's
+    if family == "roberta": return train_bpe_tokenizer(texts, vocab_size)
+    if family == "modernbert": return train_bpe_tokenizer(texts, vocab_size, special_tokens=bert_tokens)
+    if family == "albert":
+        return train_sentencepiece_tokenizer(texts, vocab_size, dict(pad_token="<pad>", unk_token="<unk>", cls_token="[CLS]",
+                                                                     sep_token="[SEP]", mask_token="[MASK]"), AlbertTokenizerFast)
+    if family == "deberta-v2":
+        return train_sentencepiece_tokenizer(texts, vocab_size, dict(pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+                                                                     unk_token="[UNK]", mask_token="[MASK]"), DebertaV2TokenizerFast)
+    return train_sentencepiece_tokenizer(texts, vocab_size)  # XLM-R's
+
+# %% ../nbs/19_offline_models.ipynb #22bc4c0c
+@lru_cache(maxsize=1)
+def _course_texts() -> tuple:
+    "The first 300 training documents of the built-in corpus, read once per process (reading takes a second)."
+    from mlm_course.data import builtin_corpus
+    return tuple(builtin_corpus()["train"]["text"][:300])
+
+# %% ../nbs/19_offline_models.ipynb #8ef3c9e7
+def _tiny_config_fields(family:str, tokenizer:PreTrainedTokenizerBase, hidden_size:int, max_length:int) -> dict:
+    "The configuration fields that set `family` apart, at toy size."
+    if family in ("roberta", "xlm-roberta"):  # positions are numbered from pad_token_id + 1
+        return dict(max_position_embeddings=max_length + 2, type_vocab_size=1)
+    fields = dict(max_position_embeddings=max_length)
+    if family in ("albert", "electra"): fields["embedding_size"] = hidden_size // 2  # narrower than the layers
+    if family == "deberta-v2":  # DeBERTa-v3's attention: relative positions only, no absolute table
+        fields.update(relative_attention=True, pos_att_type=["p2c", "c2p"], position_buckets=32, norm_rel_ebd="layer_norm",
+                      share_att_key=True, position_biased_input=False, type_vocab_size=0)
+    if family == "modernbert":  # rotary positions; every second layer attends within a sliding window
+        fields.update(cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
+                      global_attn_every_n_layers=2, local_attention=16)
+    return fields
+
+# %% ../nbs/19_offline_models.ipynb #2b89f421
+def tiny_model_dir(family:str, # "bert", "roberta", "albert", "electra", "deberta-v2", "modernbert" or "xlm-roberta"
+                   path:str|Path, # Directory to write: config, safetensors weights and tokenizer (`save_pretrained`)
+                   texts=None, # Tokenizer training texts (default: 300 documents of the built-in corpus)
+                   vocab_size:int=1000, # Vocabulary size, special tokens included
+                   hidden_size:int=32, # Width of every layer
+                   num_hidden_layers:int=2, # Transformer layers
+                   num_attention_heads:int=2, # Attention heads per layer
+                   intermediate_size:int=64, # Width of the feed-forward layer
+                   max_length:int=128, # Longest input in tokens
+                   seed:int=0, # Seed of the random weights
+                   overwrite:bool=False, # Replace `path` if it exists
+                   **config_overrides, # Any other field of the family's configuration
+                  ) -> Path:
+    "Save a tiny random masked-LM of `family` and a tokenizer of its kind trained on `texts`: a hub checkpoint's stand-in."
+    if family not in TINY_FAMILIES:
+        raise ConfigError(f"Unknown model family {family!r}", f"use one of {', '.join(TINY_FAMILIES)}")
+    tokenizer = _tiny_tokenizer(family, list(_course_texts() if texts is None else texts), vocab_size)
+    tokenizer.model_max_length = max_length
+    config = AutoConfig.for_model(family, vocab_size=len(tokenizer), hidden_size=hidden_size,
+                                  num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
+                                  intermediate_size=intermediate_size, pad_token_id=tokenizer.pad_token_id,
+                                  bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+                                  **{**_tiny_config_fields(family, tokenizer, hidden_size, max_length), **config_overrides})
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = AutoModelForMaskedLM.from_config(config)
+    with atomic_dir(path, overwrite=overwrite) as tmp:
+        model.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
+    return Path(path)

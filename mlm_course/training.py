@@ -28,7 +28,7 @@ TRAINING_PRESETS = {
     "course-base": dict(learning_rate=5e-4, warmup_steps=0.06, num_train_epochs=2, per_device_train_batch_size=16,
                         per_device_eval_batch_size=16),  # adapting the course's own small pretrained model (lesson 10)
     "builtin": dict(learning_rate=2e-3, warmup_steps=0.06, num_train_epochs=24, per_device_train_batch_size=16,
-                    per_device_eval_batch_size=16),  # the small offline model, trained from scratch (lesson 10)
+                    per_device_eval_batch_size=16),  # the small offline model, trained from scratch (lesson 19)
 }
 TRAINER_SETTINGS = dict(eval_strategy="epoch", save_strategy="epoch", weight_decay=0.01, save_total_limit=2,
                         logging_strategy="steps", logging_steps=10, report_to=["tensorboard"], push_to_hub=False,

@@ -9,16 +9,17 @@ Docs: https://mlm-course.github.io/mlm_course/domain_adaptation.html.md"""
 from __future__ import annotations
 import copy, re
 from pathlib import Path
-from datasets import Dataset, load_dataset
+from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from .chunking import make_blocks
 from .evaluation import MeanStd, evaluate_perplexity, masked_eval_blocks
 from .training import make_trainer, mlm_training_args, quiet_trainer
-from .utils import DataError, shared_data_dir
+from .utils import ConfigError, DataError, shared_data_dir
 
 # %% auto #0
 __all__ = ['WIKITEXT', 'wikitext_articles', 'detokenize_wikitext', 'load_wikitext', 'fixed_eval_sets', 'general_eval_sets',
-           'perplexity_table', 'continue_pretraining', 'plot_perplexity_table', 'adaptation_summary', 'separated']
+           'perplexity_table', 'continue_pretraining', 'plot_perplexity_table', 'adaptation_summary', 'separated',
+           'replay_count', 'replay_blocks', 'with_replay', 'plot_replay']
 
 # %% ../nbs/08_domain_adaptation.ipynb #d23fc0e1
 WIKITEXT = ("Salesforce/wikitext", "wikitext-103-raw-v1")  # the hub's WikiText (parquet files, no loading script)
@@ -168,3 +169,62 @@ def separated(a:float, # A measurement: a `MeanStd` (mean and spread over runs),
     spread = (getattr(a, "std", 0.0)**2 + getattr(b, "std", 0.0)**2) ** 0.5
     gap = abs(float(a) - float(b))
     return dict(gap=gap, spread=spread, real=gap > k * spread)
+
+# %% ../nbs/08_domain_adaptation.ipynb #67540d8a
+def replay_count(n_domain:int, # Domain training blocks, all of them kept
+                 fraction:float, # Share of the mixed training set that is general text (0 < fraction < 1)
+                ) -> int:
+    "How many general blocks make `fraction` of a training set that keeps all `n_domain` domain blocks."
+    if not 0 < fraction < 1:
+        raise ConfigError(f"The replay fraction must be between 0 and 1 (exclusive), got {fraction}", "use e.g. 0.25")
+    return round(n_domain * fraction / (1 - fraction))
+
+# %% ../nbs/08_domain_adaptation.ipynb #975868a1
+def replay_blocks(docs:Dataset, # General documents with a `text` column
+                  tokenizer:PreTrainedTokenizerBase, # The model's tokenizer
+                  n_blocks:int, # How many blocks to return
+                  block_size:int=128, # Tokens per block, as for the domain
+                  seed:int=42, # Seed of the documents' order
+                  strategy:str="group", # How documents become blocks (`make_blocks`), as for the domain
+                 ) -> Dataset:
+    "`n_blocks` blocks of general text from documents in a seeded random order, tokenizing only as many as needed."
+    docs, take = docs.shuffle(seed=seed), 16
+    while True:
+        take = min(take, len(docs))
+        blocks = make_blocks(DatasetDict(train=docs.select(range(take))), tokenizer, block_size, strategy)["train"]
+        if len(blocks) >= n_blocks or take == len(docs): break
+        take = max(2 * take, int(1.2 * take * n_blocks / max(len(blocks), 1)))  # enough documents, with a margin
+    if len(blocks) < n_blocks:
+        raise DataError(f"The replay text makes {len(blocks)} blocks of {block_size} tokens, {n_blocks} are needed",
+                        "pass more general text, or a smaller --replay-fraction")
+    return blocks.select(range(n_blocks))
+
+# %% ../nbs/08_domain_adaptation.ipynb #be1fb7da
+def with_replay(train:Dataset, # The domain's training blocks
+                replay:Dataset, # General blocks (`replay_blocks`)
+                seed:int=42, # Seed of the shuffle
+               ) -> Dataset:
+    "The domain's and the general blocks in one training set, shuffled together."
+    columns = [c for c in train.column_names if c in replay.column_names]
+    return concatenate_datasets([train.select_columns(columns), replay.select_columns(columns)]).shuffle(seed=seed)
+
+# %% ../nbs/08_domain_adaptation.ipynb #44aa0701
+def plot_replay(rows:dict, # Replay fraction -> `perplexity_table` row (`general`, `domain`) over seeds
+                base:dict, # The base model's row
+                title:str="Replay: domain gain against general forgetting", # Say which model and which data
+               ):
+    "Change of the domain perplexity against change of the general perplexity (%, from `base`), one point per fraction."
+    import matplotlib.pyplot as plt
+    change = lambda row, s: 100 * (float(row[s]) / float(base[s]) - 1)
+    spread = lambda row, s: 100 * getattr(row[s], "std", 0.0) / float(base[s])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for fraction, row in rows.items():
+        ax.errorbar(change(row, "general"), change(row, "domain"), xerr=spread(row, "general"),
+                    yerr=spread(row, "domain"), fmt="o", color="#d84", capsize=3)
+        ax.annotate(f"{fraction:.0%} replay", (change(row, "general"), change(row, "domain")),
+                    textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.axhline(0, color="grey", lw=0.5); ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel("general perplexity change (%): forgetting, lower is better")
+    ax.set_ylabel("domain perplexity change (%): gain, lower is better")
+    ax.set_title(title, fontsize=9); fig.tight_layout()
+    return fig

@@ -11,7 +11,7 @@ import importlib, inspect, json, subprocess, sys, tempfile, warnings
 from pathlib import Path
 from datasets import Dataset, DatasetDict, IterableDataset, List, Value, concatenate_datasets, load_dataset
 from typing import Callable
-from .utils import ConfigError, DataError
+from .utils import ConfigError, DataError, general_english_file
 
 # %% auto #0
 __all__ = ['ELI5_BASE_URL', 'ELI5_FILES', 'ELI5_PARQUET', 'FILE_BUILDERS', 'builtin_corpus', 'normalize_eli5', 'eli5_sources',
@@ -195,7 +195,7 @@ def _is_local(source:str) -> bool:
     return path.exists() or file_builder(path) is not None or source.startswith((".", "/", "~"))
 
 # %% ../nbs/01_data.ipynb #a81a6dbb
-def load_corpus(source:str="builtin", # "builtin", "eli5_category", a local file or a hub dataset id
+def load_corpus(source:str="builtin", # "builtin", "eli5_category", "general_english", a local file or a hub dataset id
                 text_column:str|None=None, # Column holding the text (default "text")
                 text_fn:Callable[[dict],str]|None=None, # Function row -> text, instead of `text_column`
                 test_size:float=0.2, # Share held out for validation (the built-in corpus keeps its own 10%)
@@ -211,6 +211,8 @@ def load_corpus(source:str="builtin", # "builtin", "eli5_category", a local file
         held = _with_text(_read_local(Path(validation).expanduser()), text_column, text_fn)
         return DatasetDict(train=concatenate_datasets([train["train"], train["validation"]]), validation=held)
     if source == "builtin": return builtin_corpus(seed=seed)
+    if source == "general_english":  # the offline Wikipedia text course-base was pre-trained on (lesson 12)
+        return load_corpus(str(general_english_file()), text_column, text_fn, test_size, seed)
     if source == "eli5_category":
         return prepare_eli5(load_eli5("train[:5000]", data_files=data_files), test_size=test_size, seed=seed)
     if _is_local(source):

@@ -12,23 +12,13 @@ from pathlib import Path
 import torch
 from datasets import Dataset, DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
-from .utils import (ConfigError, DataError, atomic_write_json, prepare_output_dir, quiet_libraries,
-                              shared_data_dir)
+from .utils import (ConfigError, DataError, atomic_write_json, general_english_file, prepare_output_dir,
+                              quiet_libraries, shared_data_dir)
 
 # %% auto #0
-__all__ = ['COURSE_BASE_SHAPE', 'EVERYDAY_SENTENCES', 'general_english_file', 'text_batches', 'base_model', 'fp16_megabytes',
-           'seconds_per_step', 'pretraining_args', 'pretrain_model', 'score_model', 'shape_sweep', 'plot_sweep',
-           'save_half', 'model_card', 'pretraining_data', 'pretraining_report', 'pretrain']
-
-# %% ../nbs/12_pretraining.ipynb #f262f7ac
-def general_english_file() -> Path:
-    "The general-English pre-training corpus (`general_english/general_english.jsonl.gz`) in the offline data folder."
-    root = shared_data_dir()
-    path = root/"general_english"/"general_english.jsonl.gz" if root else None
-    if path is None or not path.exists():
-        raise DataError("The general-English corpus (general_english/general_english.jsonl.gz) was not found",
-                        "set MLM_COURSE_DATA to the folder that holds it, or pass --corpus FILE (.jsonl/.txt)")
-    return path
+__all__ = ['COURSE_BASE_SHAPE', 'EVERYDAY_SENTENCES', 'text_batches', 'base_model', 'fp16_megabytes', 'seconds_per_step',
+           'pretraining_args', 'pretrain_model', 'score_model', 'shape_sweep', 'plot_sweep', 'save_half', 'model_card',
+           'pretraining_data', 'pretraining_report', 'pretrain']
 
 # %% ../nbs/12_pretraining.ipynb #d2312abb
 def text_batches(docs:Dataset, # Documents with a `text` column

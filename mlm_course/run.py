@@ -13,8 +13,8 @@ from .utils import COURSE_BASE, ConfigError, prepare_output_dir, quiet_libraries
 
 # %% auto #0
 __all__ = ['RUN_ARGUMENTS', 'FILL_MASK_EXAMPLES', 'ModelArguments', 'DataArguments', 'OutputArguments', 'job_defaults',
-           'run_parser', 'parse_run', 'job_settings', 'check_settings', 'load_documents', 'job_blocks', 'job_model',
-           'job_report', 'run_card', 'push_run', 'run_job', 'job_inputs', 'run_settings', 'evaluate_model',
+           'run_parser', 'parse_run', 'job_settings', 'check_settings', 'load_documents', 'job_blocks', 'add_replay',
+           'job_model', 'job_report', 'run_card', 'push_run', 'run_job', 'job_inputs', 'run_settings', 'evaluate_model',
            'fill_mask_cli']
 
 # %% ../nbs/10_cli.ipynb #8febf86f
@@ -66,6 +66,10 @@ class DataArguments:
     mask_draws: int = _option(3, "Score on this many evaluation mask draws: the mean, and the spread as *_std")
     general_eval: Optional[str] = _option(None, "WikiText raw file or folder: also score general English, before and "
                                           "after (forgetting)")
+    replay: Optional[str] = _option(None, "General text mixed into training against forgetting (lesson 08): "
+                                    "'general_english' (the text course-base learned from), a local file or a hub dataset id")
+    replay_fraction: float = _option(0.5, "Share of the training blocks drawn from --replay (0.5: as many general blocks "
+                                     "as domain blocks; lesson 08)")
 
 # %% ../nbs/10_cli.ipynb #66f19c8c
 @dataclass
@@ -132,6 +136,18 @@ def job_settings(**settings) -> tuple:
     defaults = job_defaults(settings.get("model", COURSE_BASE), settings.get("fp16", False))
     return HfArgumentParser((*RUN_ARGUMENTS, TrainingArguments)).parse_dict({**defaults, **settings})
 
+# %% ../nbs/10_cli.ipynb #b667aea4
+def _readable(source:str) -> bool:
+    "Can `source` be read as a corpus: 'general_english' where the offline data is, a local file that exists, or a hub id?"
+    from mlm_course.data import file_builder
+    from mlm_course.utils import DataError, general_english_file
+    if source == "general_english":
+        try: return general_english_file().exists()
+        except DataError: return False
+    path = Path(source).expanduser()
+    looks_local = file_builder(path) is not None or source.startswith((".", "/", "~"))
+    return path.exists() if looks_local else True  # a hub id is checked when it is loaded, before the domain
+
 # %% ../nbs/10_cli.ipynb #539e5300
 def check_settings(model:ModelArguments, # The model settings
                    data:DataArguments, # The data settings
@@ -154,7 +170,11 @@ def check_settings(model:ModelArguments, # The model settings
         (not model.config_overrides or model.model == "builtin", "--config-overrides only builds the builtin model",
          "drop it, or pass --model builtin"),
         (not data.general_eval or Path(data.general_eval).exists(), f"--general-eval '{data.general_eval}' does not exist",
-         "pass a wiki.test.raw file or its folder")]
+         "pass a wiki.test.raw file or its folder"),
+        (0 < data.replay_fraction < 1, f"--replay-fraction must be between 0 and 1 (exclusive), got {data.replay_fraction}",
+         "use e.g. 0.25"),
+        (not data.replay or _readable(data.replay), f"--replay '{data.replay}' cannot be read",
+         "pass 'general_english' (with the offline data folder), an existing local file or a hub dataset id")]
     if args is not None: rules += [
         (args.max_steps > 0 or args.num_train_epochs > 0, f"--epochs must be positive, got {args.num_train_epochs}",
          "use e.g. 3, or set --max-steps"),
@@ -173,17 +193,22 @@ def check_settings(model:ModelArguments, # The model settings
 def load_documents(data:DataArguments, # The data settings
                    seed:int=42, # Seed of the train/validation split
                   ) -> dict:
-    "The job's documents: `train` and `validation` (with --streaming, `train` is a stream and the held-out start of it)."
+    "The job's documents: `train`, `validation` and with --replay `replay` (with --streaming: streams, but `validation`)."
     from datasets import Dataset
     from mlm_course.data import load_corpus, stream_corpus
+    from mlm_course.utils import general_english_file
+    replay = {}  # read first: a source that cannot be read stops the run before the domain is touched
+    if data.replay:
+        general = str(general_english_file()) if data.replay == "general_english" else data.replay
+        replay = dict(replay=stream_corpus(general) if data.streaming else load_corpus(general, seed=seed)["train"])
     source = data.train_file or data.dataset
     if not data.streaming:
-        return load_corpus(source, text_column=data.text_column, test_size=data.validation_split_percentage/100,
-                           seed=seed, name=data.dataset_config, validation=data.validation_file)
+        return {**load_corpus(source, text_column=data.text_column, test_size=data.validation_split_percentage/100,
+                              seed=seed, name=data.dataset_config, validation=data.validation_file), **replay}
     stream = stream_corpus(source, text_column=data.text_column or "text", name=data.dataset_config)
     held = 0 if data.validation_file else data.max_eval_samples or 500
     validation = stream_corpus(data.validation_file, text_column=data.text_column or "text") if held == 0 else stream.take(held)
-    return dict(train=stream.skip(held), validation=Dataset.from_list(list(validation)))
+    return dict(train=stream.skip(held), validation=Dataset.from_list(list(validation)), **replay)
 
 # %% ../nbs/10_cli.ipynb #52c4a21b
 def job_blocks(docs:dict, # `load_documents`' output (`train` may be missing: evaluation only)
@@ -203,6 +228,25 @@ def job_blocks(docs:dict, # `load_documents`' output (`train` may be missing: ev
     return train, masked_eval_blocks(docs["validation"], tokenizer, data.block_size, data.mask_draws, seed,
                                      data.mlm_probability, data.whole_word, strategy=data.strategy, num_proc=data.num_proc,
                                      max_blocks=None if data.streaming else data.max_eval_samples)
+
+# %% ../nbs/10_cli.ipynb #e80d5c19
+def add_replay(train, # The domain's training blocks (stored or streamed)
+               docs:dict, # `load_documents`' output: general documents under `replay`, if any
+               tokenizer, # The model's tokenizer
+               data:DataArguments, # The data settings
+               seed:int=42, # Seed of the general documents' order and of the mix
+              ) -> tuple:
+    "The training blocks with `--replay-fraction` of general text mixed in, and the number of general blocks."
+    from datasets import interleave_datasets
+    from mlm_course.adaptation import replay_blocks, replay_count, with_replay
+    from mlm_course.chunking import stream_blocks
+    if "replay" not in docs: return train, 0
+    f = data.replay_fraction
+    if data.streaming:  # a stream has no length: draw from the two streams at the asked rates
+        general = stream_blocks(docs["replay"], tokenizer, data.block_size, data.shuffle_buffer, seed)
+        return interleave_datasets([train, general], probabilities=[1 - f, f], seed=seed), None
+    n = replay_count(len(train), f)
+    return with_replay(train, replay_blocks(docs["replay"], tokenizer, n, data.block_size, seed, data.strategy), seed), n
 
 # %% ../nbs/10_cli.ipynb #681abeeb
 def _config_overrides(text:str|None) -> dict:
@@ -232,7 +276,7 @@ def job_model(model:ModelArguments, # The model settings
 
 # %% ../nbs/10_cli.ipynb #9560b2b7
 def job_report(model:ModelArguments, data:DataArguments, args, # The settings (`args`: `TrainingArguments`)
-               n_blocks:tuple, # (training blocks or None for a stream, evaluation blocks)
+               n_blocks:tuple, # (training blocks or None for a stream, evaluation blocks, general blocks among the training ones)
                scores:dict, # "before"/"after" (and "general_before"/"general_after") from `evaluate_perplexity(..., top_k=3)`
                train_out, # `trainer.train()`'s output
                trainer, # The trainer, after training
@@ -249,7 +293,7 @@ def job_report(model:ModelArguments, data:DataArguments, args, # The settings (`
     return {**asdict(model), **asdict(data), "dataset": data.train_file or data.dataset,
             "train_mlm_probability": data.train_mlm_probability or data.mlm_probability,
             "sparse": isinstance(trainer, SparseMLMTrainer), "warm_start": model.model == "builtin",
-            "n_train_blocks": n_blocks[0], "n_eval_blocks": n_blocks[1], "n_mask_draws": data.mask_draws,
+            "n_train_blocks": n_blocks[0], "n_eval_blocks": n_blocks[1], "n_replay_blocks": n_blocks[2], "n_mask_draws": data.mask_draws,
             "learning_rate": a.learning_rate,
             "epochs": a.num_train_epochs, "max_steps": a.max_steps if a.max_steps > 0 else None,
             "batch_size": a.per_device_train_batch_size, "gradient_accumulation_steps": a.gradient_accumulation_steps,
@@ -269,6 +313,8 @@ def run_card(report:dict) -> str: # `job_report`'s output
                                                       "max_steps", "batch_size", "seed", "bf16") if report[k] is not None)
     pp = lambda w: (f"{report[f'perplexity_{w}']:.2f}"  # the spread only when there are several mask draws
                     + (f" ± {report[f'perplexity_{w}_std']:.2f}" if report["n_mask_draws"] > 1 else ""))
+    replay = (f"; {report['replay_fraction']:.0%} of the training blocks are general text from `{report['replay']}`"
+              " against forgetting" if report.get("replay") else "")
     fills = "\n".join(f"| {f['text'].replace('<', '&lt;')} | {f['before'][0][0]} | {f['after'][0][0]} |"
                       for f in report["fill_mask"])
     return f"""---
@@ -281,7 +327,7 @@ tags: [masked-lm, domain-adaptation, mlm-course]
 Continued masked-language-model pre-training of `{report['model']}` on `{report['dataset']}` with
 [mlm_course](https://github.com/mlm-course/mlm_course).
 
-- Data: {report['n_train_blocks'] or 'a stream of'} training blocks, {report['n_eval_blocks']} evaluation blocks of {report['block_size']} tokens ({report['strategy']})
+- Data: {report['n_train_blocks'] or 'a stream of'} training blocks, {report['n_eval_blocks']} evaluation blocks of {report['block_size']} tokens ({report['strategy']}){replay}
 - Settings: {settings}
 - Perplexity on the held-out blocks ({report['n_mask_draws']} fixed mask draws{', mean ± spread' * (report['n_mask_draws'] > 1)}): {pp('before')} before, **{pp('after')}** after
 - Top-1 masked-token accuracy: {report['accuracy_before']:.1%} before, {report['accuracy_after']:.1%} after
@@ -317,18 +363,19 @@ def job_inputs(model:ModelArguments, # The model settings
                data:DataArguments, # The data settings
                seed:int=42, # Seed of the split, the masks and the warm start
               ) -> tuple:
-    "Documents → tokenizer → blocks → model (lessons 01 to 04): tokenizer, model, training blocks, evaluation draws."
+    "Documents → tokenizer → blocks → model (lessons 01 to 04): tokenizer, model, training and evaluation blocks, replay count."
     from mlm_course.tokenizer import load_tokenizer, offline_tokenizer
     from mlm_course.masking import fixed_eval_masks
     docs = load_documents(data, seed)
     builtin_texts = None if data.streaming else docs["train"]["text"]
     tokenizer = offline_tokenizer(texts=builtin_texts) if model.model == "builtin" else load_tokenizer(model.model)
     train_blocks, eval_masked = job_blocks(docs, tokenizer, data, seed)
+    train_blocks, n_replay = add_replay(train_blocks, docs, tokenizer, data, seed)
     net = job_model(model, tokenizer, train_blocks)  # before static masking: the warm start reads the real tokens
     if data.static_masking:
         train_p = data.train_mlm_probability or data.mlm_probability
         train_blocks = fixed_eval_masks(train_blocks, tokenizer, train_p, seed=seed)
-    return tokenizer, net, train_blocks, eval_masked
+    return tokenizer, net, train_blocks, eval_masked, n_replay
 
 # %% ../nbs/10_cli.ipynb #de864121
 def _job_scores(net, eval_masked, general, when:str) -> dict:
@@ -354,7 +401,7 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
         out = prepare_output_dir(args.output_dir, output.overwrite, output.resume) if state.is_main_process else Path(args.output_dir)
     if output.quiet: quiet_libraries(); args.disable_tqdm = True
     set_seed(args.seed)
-    tokenizer, net, train_blocks, eval_masked = job_inputs(model, data, args.seed)
+    tokenizer, net, train_blocks, eval_masked, n_replay = job_inputs(model, data, args.seed)
     general = general_eval_sets(tokenizer, data.general_eval, ("test",), args.seed, data.block_size)["wikitext2_test"] \
               if data.general_eval else None
     texts = [t.replace("<mask>", tokenizer.mask_token) for t in
@@ -370,7 +417,7 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
     if not state.is_main_process: return None  # rank 0 writes the tokenizer, the figure and the report
     fills = zip(texts, fills_before, fill_mask(trainer.model, tokenizer, texts))
     n_train = len(train_blocks) if hasattr(train_blocks, "__len__") else None
-    report = job_report(model, data, args, (n_train, len(eval_masked[0])), scores, train_out, trainer, fills,
+    report = job_report(model, data, args, (n_train, len(eval_masked[0]), n_replay), scores, train_out, trainer, fills,
                         command or "run_job(...)")
     write_result(out, trainer, report, run_card(report))  # lesson 05: tokenizer, loss curve, card, then report.json
     if push: push_run(out, args.hub_model_id)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['COURSE_BASE', 'MLMCourseError', 'DataError', 'ConfigError', 'ModelError', 'OutputDirError', 'atomic_write_text',
-           'atomic_write_json', 'atomic_dir', 'eval_mode', 'shared_data_dir', 'cache_dir', 'course_base_dir',
-           'resolve_model_name', 'prepare_output_dir', 'quiet_libraries']
+           'atomic_write_json', 'atomic_dir', 'eval_mode', 'shared_data_dir', 'cache_dir', 'general_english_file',
+           'course_base_dir', 'resolve_model_name', 'prepare_output_dir', 'quiet_libraries']
 
 # %% ../nbs/utils.ipynb #f28341bb
 class MLMCourseError(ValueError):
@@ -96,6 +96,16 @@ def cache_dir(*parts:str) -> Path:
     root = Path(os.environ.get("MLM_COURSE_CACHE", Path.home()/".cache"/"mlm_course"))
     p = root.joinpath(*parts); p.mkdir(parents=True, exist_ok=True)
     return p
+
+# %% ../nbs/utils.ipynb #f262f7ac
+def general_english_file() -> Path:
+    "The general-English pre-training corpus (`general_english/general_english.jsonl.gz`) in the offline data folder."
+    root = shared_data_dir()
+    path = root/"general_english"/"general_english.jsonl.gz" if root else None
+    if path is None or not path.exists():
+        raise DataError("The general-English corpus (general_english/general_english.jsonl.gz) was not found",
+                        "set MLM_COURSE_DATA to the folder that holds it, or pass a .jsonl/.txt file of general text instead")
+    return path
 
 # %% ../nbs/utils.ipynb #d69e37ab
 COURSE_BASE = "course-base"

@@ -144,3 +144,12 @@ def test_token_length_figure_marks_the_limits():
     assert sorted(line.get_xdata()[0] for line in ax.lines) == [128, 512]
     assert "longer than 512" in ax.get_title()
     assert sum(p.get_height() for p in ax.patches) == len(DOCS) + 1, "every document is counted once"
+
+
+def test_general_english_by_name():
+    "`load_corpus('general_english')` reads the offline Wikipedia text course-base was pre-trained on (replay's source)."
+    from mlm_course.data import load_corpus
+    from mlm_course.utils import shared_data_dir
+    if shared_data_dir() is None: pytest.skip("no offline data folder")
+    docs = load_corpus("general_english", test_size=0.01)
+    assert len(docs["train"]) > 9000 and all(docs["train"].select(range(5))["text"])

@@ -79,6 +79,9 @@ def test_validation_file_and_sample_limits(tmp_path, family_dir, corpus):
     (["--hub-token", "hf_x"], "HF_TOKEN"),
     (["--lr-scheduler-type", "sometimes"], "invalid choice"),
     (["--bf16", "--fp16"], "Fix:"),
+    (["--replay", "general_english", "--replay-fraction", "0"], "--replay-fraction"),
+    (["--replay", "general_english", "--replay-fraction", "1"], "--replay-fraction"),
+    (["--replay", "no/such/general.jsonl"], "cannot be read"),
 ])
 def test_bad_options_fail_in_one_line_before_any_work(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) if "invalid choice" in message else _no_exit():
@@ -123,3 +126,30 @@ def test_help_lists_the_subcommands_and_the_groups(capsys):
     with pytest.raises(SystemExit): main(["run", "--help"])
     out = capsys.readouterr().out
     assert all(g in out for g in ("model:", "data:", "output:", "--bf16", "--push-to-hub", "--strategy"))
+
+
+def test_replay_mixes_the_asked_share_into_training_only(tmp_path, family_dir, corpus):
+    """--replay: general text is `--replay-fraction` of the training blocks (to one block); the evaluation blocks and
+    their masks are the domain's, exactly as without replay."""
+    from mlm_course.run import job_inputs, job_settings
+    from mlm_course.utils import DataError
+    general = tmp_path/"general.jsonl"  # stand-in general text: other documents of the built-in corpus
+    from mlm_course.data import builtin_corpus
+    general.write_text("\n".join(json.dumps({"text": t}) for t in builtin_corpus()["validation"]["text"]))
+    common = dict(output_dir=str(tmp_path/"x"), model=str(family_dir("roberta")), dataset=str(corpus), block_size=64,
+                  mask_draws=2)
+    *_, plain_train, plain_eval, none = job_inputs(*job_settings(**common)[:2])
+    for fraction in (0.1, 0.25, 0.5):
+        *_, train, evals, n = job_inputs(*job_settings(**common, replay=str(general), replay_fraction=fraction)[:2])
+        assert n == len(train) - len(plain_train) and abs(n / len(train) - fraction) <= 1 / len(train)
+        assert [e["input_ids"] for e in evals] == [e["input_ids"] for e in plain_eval]
+        assert [e["labels"] for e in evals] == [e["labels"] for e in plain_eval]
+        domain_rows = set(map(tuple, plain_train["input_ids"]))
+        assert sum(tuple(r) not in domain_rows for r in train["input_ids"]) == n  # the rest is the domain's, unchanged
+    assert none == 0
+    report = run(tmp_path/"out", family_dir("roberta"), corpus, "--replay", str(general), "--replay-fraction", "0.25")
+    assert (report["replay"], report["replay_fraction"]) == (str(general), 0.25) and report["n_replay_blocks"] > 0
+    assert "general text" in (tmp_path/"out"/"README.md").read_text()
+    with pytest.raises(DataError, match="smaller --replay-fraction"):  # not enough general text for the share
+        tiny = tmp_path/"tiny.jsonl"; tiny.write_text(json.dumps({"text": "A few words."}) + "\n" + json.dumps({"text": "More."}))
+        job_inputs(*job_settings(**common, replay=str(tiny), replay_fraction=0.5)[:2])

@@ -148,3 +148,16 @@ def test_a_main_path_lesson_checks_understanding(path):
         assert "## What to try next" in text, f"{path.name} has no 'What to try next'"
     questions = re.search(r"## Check your understanding\n(.*?)(\n## |\Z)", text, re.S)
     assert questions and 3 <= questions[1].count("<details>") <= 5, f"{path.name}: 3 to 5 questions with folded answers"
+
+
+def test_the_replay_sentence_quotes_the_runs_of_tools_main_replay():
+    """The README's replay sentence is the stored output of an index cell that reads nbs/main_job_replay.json (written by
+    tools/main-replay from two `mlm-course run` reports): it must have been re-executed since the file last changed."""
+    a, b = json.loads((root/"nbs"/"main_job_replay.json").read_text()).values()
+    assert not a["replay"] and b["replay"] and 0 < b["replay_fraction"] < 1
+    stored = " ".join(t for c in cells(root/"nbs"/"index.ipynb", "code") for t in output_texts(c))
+    readme = (root/"README.md").read_text()
+    for value in (f"{b['replay_fraction']:.0%}", f"{a['general_perplexity_after']:.1f}", f"{b['general_perplexity_after']:.1f}",
+                  f"{a['perplexity_after']:.2f} ± {a['perplexity_after_std']:.2f}",
+                  f"{b['perplexity_after']:.2f} ± {b['perplexity_after_std']:.2f}"):
+        assert value in stored and value in readme, f"{value} is not in the index's stored output and the README"

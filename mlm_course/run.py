@@ -139,14 +139,12 @@ def job_settings(**settings) -> tuple:
 # %% ../nbs/10_cli.ipynb #b667aea4
 def _readable(source:str) -> bool:
     "Can `source` be read as a corpus: 'general_english' where the offline data is, a local file that exists, or a hub id?"
-    from mlm_course.data import file_builder
+    from mlm_course.data import _is_local
     from mlm_course.utils import DataError, general_english_file
     if source == "general_english":
         try: return general_english_file().exists()
         except DataError: return False
-    path = Path(source).expanduser()
-    looks_local = file_builder(path) is not None or source.startswith((".", "/", "~"))
-    return path.exists() if looks_local else True  # a hub id is checked when it is loaded, before the domain
+    return not _is_local(source) or Path(source).expanduser().exists()  # a hub id is checked when loaded, before the domain
 
 # %% ../nbs/10_cli.ipynb #539e5300
 def check_settings(model:ModelArguments, # The model settings

@@ -14,8 +14,7 @@ from .utils import COURSE_BASE, ConfigError, prepare_output_dir, quiet_libraries
 # %% auto #0
 __all__ = ['RUN_ARGUMENTS', 'FILL_MASK_EXAMPLES', 'ModelArguments', 'DataArguments', 'OutputArguments', 'job_defaults',
            'run_parser', 'parse_run', 'job_settings', 'check_settings', 'load_documents', 'job_blocks', 'add_replay',
-           'job_model', 'job_report', 'run_card', 'push_run', 'run_job', 'job_inputs', 'run_settings', 'evaluate_model',
-           'fill_mask_cli']
+           'job_model', 'job_report', 'run_job', 'job_inputs', 'run_settings', 'evaluate_model', 'fill_mask_cli']
 
 # %% ../nbs/10_cli.ipynb #8febf86f
 def _option(default, help:str, **argparse_settings):
@@ -104,7 +103,8 @@ def job_defaults(model:str=COURSE_BASE, # "course-base", "builtin", a hub id or 
     preset = model if model in ("builtin", COURSE_BASE) else "reference"
     return {**TRAINER_SETTINGS, **TRAINING_PRESETS[preset], **precision_settings(fp16),
             "train_mlm_probability": 0.3 if preset == "builtin" else None,
-            "average_tokens_across_devices": False}  # else transformers 5.24 logs DDP losses times the processes
+            "average_tokens_across_devices": False,  # else transformers 5.24 logs DDP losses times the processes
+            "hub_strategy": "end"}  # with --push-to-hub: one push of the finished model (the Trainer's default pushes every save)
 
 # %% ../nbs/10_cli.ipynb #5965bef5
 def run_parser(model:str=COURSE_BASE, # The model whose preset gives the defaults
@@ -152,6 +152,7 @@ def check_settings(model:ModelArguments, # The model settings
                    args=None, # The `TrainingArguments` (None: evaluation only)
                   ):
     "Raise `ConfigError` for the first setting no run can use, naming the option and a valid value."
+    from huggingface_hub import get_token  # it reads HF_TOKEN or `hf auth login`'s store; the token never passes here
     train_p = data.train_mlm_probability
     rules = [
         (data.mask_draws >= 1, f"--mask-draws must be a positive integer, got {data.mask_draws}", "use e.g. 3"),
@@ -182,6 +183,10 @@ def check_settings(model:ModelArguments, # The model settings
         (args.gradient_accumulation_steps > 0, "--gradient-accumulation-steps must be positive", "use e.g. 2"),
         (not data.streaming or args.max_steps > 0, "--streaming: a stream has no length", "pass --max-steps as well"),
         (not args.push_to_hub or args.hub_model_id, "--push-to-hub needs --hub-model-id", "add e.g. --hub-model-id you/my-mlm"),
+        (args.push_to_hub or (args.hub_strategy == "end" and not args.hub_revision and args.hub_private_repo is None),
+         "--hub-strategy, --hub-revision and --hub-private-repo act only with --push-to-hub", "add --push-to-hub, or drop them"),
+        (not args.push_to_hub or get_token() is not None, "--push-to-hub needs a hub token, and none was found",
+         "log in with `hf auth login` or set HF_TOKEN"),
         (args.hub_token is None, "--hub-token would be stored with the settings",
          "log in with `hf auth login` or set HF_TOKEN instead")]
     for ok, problem, fix in rules:
@@ -304,50 +309,6 @@ def job_report(model:ModelArguments, data:DataArguments, args, # The settings (`
             "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
             "fill_mask": [dict(text=t, before=short_answers(b), after=short_answers(a)) for t, b, a in fills], "command": command}
 
-# %% ../nbs/10_cli.ipynb #17265521
-def run_card(report:dict) -> str: # `job_report`'s output
-    "A model card (README.md) for an adapted model: data, settings, scores before and after, and the command."
-    settings = ", ".join(f"{k} {report[k]}" for k in ("block_size", "mlm_probability", "learning_rate", "epochs",
-                                                      "max_steps", "batch_size", "seed", "bf16") if report[k] is not None)
-    pp = lambda w: (f"{report[f'perplexity_{w}']:.2f}"  # the spread only when there are several mask draws
-                    + (f" ± {report[f'perplexity_{w}_std']:.2f}" if report["n_mask_draws"] > 1 else ""))
-    replay = (f"; {report['replay_fraction']:.0%} of the training blocks are general text from `{report['replay']}`"
-              " against forgetting" if report.get("replay") else "")
-    fills = "\n".join(f"| {f['text'].replace('<', '&lt;')} | {f['before'][0][0]} | {f['after'][0][0]} |"
-                      for f in report["fill_mask"])
-    return f"""---
-library_name: transformers
-pipeline_tag: fill-mask
-tags: [masked-lm, domain-adaptation, mlm-course]
----
-# {report['model']} adapted to {report['dataset']}
-
-Continued masked-language-model pre-training of `{report['model']}` on `{report['dataset']}` with
-[mlm_course](https://github.com/mlm-course/mlm_course).
-
-- Data: {report['n_train_blocks'] or 'a stream of'} training blocks, {report['n_eval_blocks']} evaluation blocks of {report['block_size']} tokens ({report['strategy']}){replay}
-- Settings: {settings}
-- Perplexity on the held-out blocks ({report['n_mask_draws']} fixed mask draws{', mean ± spread' * (report['n_mask_draws'] > 1)}): {pp('before')} before, **{pp('after')}** after
-- Top-1 masked-token accuracy: {report['accuracy_before']:.1%} before, {report['accuracy_after']:.1%} after
-
-| text | before | after |
-|---|---|---|
-{fills}
-
-Made with: `{report['command']}`
-"""
-
-# %% ../nbs/10_cli.ipynb #b0cb988a
-def push_run(out:Path, # The finished model directory
-             repo_id:str, # The hub repository, e.g. "you/distilroberta-eli5"
-            ):
-    "Upload the model, tokenizer, card, report and figure (not the checkpoints) to the hub repository `repo_id`."
-    from huggingface_hub import HfApi
-    api = HfApi()  # the token: HF_TOKEN or `hf auth login`
-    api.create_repo(repo_id, exist_ok=True)
-    return api.upload_folder(repo_id=repo_id, folder_path=str(out), ignore_patterns=["checkpoints/*"],
-                             commit_message="mlm-course run")
-
 # %% ../nbs/10_cli.ipynb #cbd7adb7
 def run_job(output_dir:str, # Directory for the model, its card, report.json and the loss curve
             **settings, # Any option of `mlm-course run` by its name, e.g. model="builtin", max_steps=3
@@ -393,6 +354,7 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
     from mlm_course.adaptation import general_eval_sets
     from mlm_course.training import last_checkpoint, make_trainer, quiet_trainer, write_result
     from mlm_course.inference import fill_mask
+    from mlm_course.hub import CheckpointPusher, prepare_repo, push_run, run_card
     check_settings(model, data, args)
     state = PartialState(cpu=args.use_cpu)  # under torchrun / accelerate launch: one process per device
     with state.main_process_first():  # the other processes wait until rank 0 has checked and prepared the folder
@@ -409,6 +371,7 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
     trainer = make_trainer(net, tokenizer, train_blocks, eval_masked[0], args, sparse=model.sparse, documents=data.documents,
                            mlm_probability=data.train_mlm_probability or data.mlm_probability, whole_word=data.whole_word)
     if output.quiet: quiet_trainer(trainer)
+    if push and state.is_main_process: prepare_repo(args); trainer.add_callback(CheckpointPusher(args))  # lesson 20
     train_out = trainer.train(resume_from_checkpoint=last_checkpoint(out/"checkpoints") if output.resume else None)
     scores.update(_job_scores(trainer.model, eval_masked, general, "after"))
     trainer.save_model(str(out))  # the Trainer saves on rank 0 only
@@ -418,7 +381,7 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
     report = job_report(model, data, args, (n_train, len(eval_masked[0]), n_replay), scores, train_out, trainer, fills,
                         command or "run_job(...)")
     write_result(out, trainer, report, run_card(report))  # lesson 05: tokenizer, loss curve, card, then report.json
-    if push: push_run(out, args.hub_model_id)
+    if push: push_run(out, args)
     return report
 
 # %% ../nbs/10_cli.ipynb #055048e2

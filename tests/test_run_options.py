@@ -96,27 +96,72 @@ class _no_exit:
     def __exit__(self, *exc): return False
 
 
-def test_push_to_hub_sends_model_and_card_never_the_token(tmp_path, family_dir, corpus, monkeypatch, capsys):
-    "The hub calls are stubbed where they would reach the network: the repository's creation and the folder upload."
-    import huggingface_hub
-    from huggingface_hub.utils import filter_repo_objects
-    sent = {}
-    monkeypatch.setenv("HF_TOKEN", "hf_secret_never_written")
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: sent.update(repo=repo_id))
-    def upload_folder(self, repo_id, folder_path, ignore_patterns=None, **kw):  # what upload_folder would send
+class RecordingApi:
+    "Stands in for `huggingface_hub.HfApi` where a run would reach the network: records each call and what it would upload."
+    calls = []
+    def __init__(self, *a, **kw): pass
+    def create_repo(self, repo_id, **kw): RecordingApi.calls.append(("create_repo", repo_id, kw)); return f"https://hf.co/{repo_id}"
+    def create_branch(self, repo_id, **kw): RecordingApi.calls.append(("create_branch", repo_id, kw))
+    def upload_folder(self, repo_id, folder_path, **kw):
+        from huggingface_hub.utils import filter_repo_objects
         paths = [str(p.relative_to(folder_path)) for p in Path(folder_path).rglob("*") if p.is_file()]
-        sent.update(files={f: (Path(folder_path)/f).read_bytes() for f in filter_repo_objects(paths, ignore_patterns=ignore_patterns)})
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+        kept = filter_repo_objects(paths, ignore_patterns=kw.get("ignore_patterns"))
+        RecordingApi.calls.append(("upload_folder", repo_id, dict(kw, files={f: (Path(folder_path)/f).read_bytes() for f in kept})))
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    "A token in the environment and the recording stand-in instead of `HfApi`; the calls it recorded."
+    import huggingface_hub
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_never_written")
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    RecordingApi.calls = []
+    return RecordingApi.calls
+
+
+def test_push_to_hub_sends_model_and_card_never_the_token(tmp_path, family_dir, corpus, hub, capsys):
     out = tmp_path/"out"
     run(out, family_dir("roberta"), corpus, "--push-to-hub", "--hub-model-id", "someone/tiny-mlm")
-    assert sent["repo"] == "someone/tiny-mlm"
-    files = sent["files"]
+    assert [c[0] for c in hub] == ["create_repo", "upload_folder"]  # --hub-strategy end: one push, at the end
+    assert hub[0][1] == "someone/tiny-mlm" and hub[0][2]["private"] is None  # the account's default visibility
+    files = hub[1][2]["files"]
     assert {"README.md", "model.safetensors", "config.json", "report.json", "tokenizer.json"} <= set(files)
     assert not [f for f in files if f.startswith("checkpoints/")]
     card = files["README.md"].decode()
     assert "pipeline_tag: fill-mask" in card and "Perplexity" in card and "--hub-model-id someone/tiny-mlm" in card
     written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
     assert b"hf_secret_never_written" not in written + capsys.readouterr().out.encode()
+
+
+def test_private_repo_branch_and_checkpoint_pushes_as_asked(tmp_path, family_dir, corpus, hub):
+    """--hub-private-repo creates a private repository before training; --hub-revision puts every push on that
+    branch; --hub-strategy checkpoint pushes the model at each save and the whole checkpoint to last-checkpoint/."""
+    from huggingface_hub import ModelCard
+    run(tmp_path/"out", family_dir("roberta"), corpus, "--push-to-hub", "--hub-model-id", "someone/private-mlm",
+        "--hub-private-repo", "true", "--hub-revision", "trial", "--hub-strategy", "checkpoint",
+        "--save-strategy", "steps", "--save-steps", "2")
+    assert hub[0] == ("create_repo", "someone/private-mlm", dict(private=True, exist_ok=True))
+    assert hub[1] == ("create_branch", "someone/private-mlm", dict(branch="trial", exist_ok=True))
+    uploads = [(kw.get("path_in_repo", "."), kw) for name, _, kw in hub[2:]]
+    assert [u[0] for u in uploads] == [".", "last-checkpoint"] * 2 + ["."]  # saves at steps 2 and 3, then the result
+    assert [kw["commit_message"] for _, kw in uploads[:4:2]] == [f"Training in progress, step {n}" for n in (2, 3)]
+    assert all(kw["revision"] == "trial" for _, kw in uploads)
+    assert "model.safetensors" in uploads[0][1]["files"] and "optimizer.pt" not in uploads[0][1]["files"]
+    assert {"optimizer.pt", "trainer_state.json", "model.safetensors"} <= set(uploads[1][1]["files"])
+    card = ModelCard(uploads[4][1]["files"]["README.md"].decode()).data
+    assert card.pipeline_tag == "fill-mask" and card.base_model is None  # a local model: no hub id to link
+    assert card.eval_results[0].metric_type == "perplexity" and card.eval_results[0].metric_value > 1
+
+
+def test_push_without_token_or_stray_hub_options_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path/"hf"))  # no stored token either
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path/"hf"/"token"))
+    out = tmp_path/"out"
+    assert main(["run", "--output-dir", str(out), "--push-to-hub", "--hub-model-id", "you/x"]) == 2
+    assert "needs a hub token" in capsys.readouterr().err and not out.exists()
+    assert main(["run", "--output-dir", str(out), "--hub-strategy", "checkpoint"]) == 2
+    assert "only with --push-to-hub" in capsys.readouterr().err and not out.exists()
 
 
 def test_help_lists_the_subcommands_and_the_groups(capsys):

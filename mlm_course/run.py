@@ -13,8 +13,9 @@ from .utils import COURSE_BASE, ConfigError, prepare_output_dir, quiet_libraries
 
 # %% auto #0
 __all__ = ['RUN_ARGUMENTS', 'FILL_MASK_EXAMPLES', 'ModelArguments', 'DataArguments', 'OutputArguments', 'job_defaults',
-           'run_parser', 'parse_run', 'job_settings', 'check_settings', 'load_documents', 'job_blocks', 'add_replay',
-           'job_model', 'job_report', 'run_job', 'job_inputs', 'run_settings', 'evaluate_model', 'fill_mask_cli']
+           'run_parser', 'parse_run', 'job_settings', 'check_settings', 'load_documents', 'stream_split', 'job_blocks',
+           'add_replay', 'job_model', 'job_report', 'run_job', 'job_inputs', 'run_settings', 'evaluate_model',
+           'fill_mask_cli']
 
 # %% ../nbs/10_cli.ipynb #8febf86f
 def _option(default, help:str, **argparse_settings):
@@ -209,9 +210,29 @@ def load_documents(data:DataArguments, # The data settings
         return {**load_corpus(source, text_column=data.text_column, test_size=data.validation_split_percentage/100,
                               seed=seed, name=data.dataset_config, validation=data.validation_file), **replay}
     stream = stream_corpus(source, text_column=data.text_column or "text", name=data.dataset_config)
-    held = 0 if data.validation_file else data.max_eval_samples or 500
-    validation = stream_corpus(data.validation_file, text_column=data.text_column or "text") if held == 0 else stream.take(held)
-    return dict(train=stream.skip(held), validation=Dataset.from_list(list(validation)), **replay)
+    if data.validation_file:
+        held_out = stream_corpus(data.validation_file, text_column=data.text_column or "text")
+        return dict(train=stream, validation=Dataset.from_list(list(held_out)), **replay)
+    train, validation = stream_split(stream, data.max_eval_samples or 500, data.validation_split_percentage)
+    return dict(train=train, validation=validation, **replay)
+
+# %% ../nbs/10_cli.ipynb #ed9a1de0
+def stream_split(stream, # A stream of documents (`IterableDataset`)
+                 held:int, # Documents held out from its start for evaluation
+                 percent:int=20, # The share held out instead when the stream has no more than `held` documents
+                ) -> tuple:
+    "(training stream, held-out documents as a `Dataset`): the first `held` documents, or `percent`% of a shorter stream."
+    import sys
+    from datasets import Dataset
+    from mlm_course.utils import DataError
+    first = list(stream.take(held + 1))  # one more than held: is anything left to train on?
+    if len(first) > held: return stream.skip(held), Dataset.from_list(first[:held])
+    if len(first) < 2: raise DataError(f"The stream has {len(first)} document(s): too few to train and evaluate",
+                                       "pass a larger corpus, or a separate --validation-file")
+    n = min(len(first) - 1, max(1, round(len(first)*percent/100)))
+    print(f"mlm_course: the stream has only {len(first)} documents; holding out {n} ({percent}%) for evaluation, "
+          f"not {held}", file=sys.stderr)
+    return stream.skip(n), Dataset.from_list(first[:n])
 
 # %% ../nbs/10_cli.ipynb #52c4a21b
 def job_blocks(docs:dict, # `load_documents`' output (`train` may be missing: evaluation only)

@@ -173,6 +173,20 @@ def test_help_lists_the_subcommands_and_the_groups(capsys):
     assert all(g in out for g in ("model:", "data:", "output:", "--bf16", "--push-to-hub", "--strategy"))
 
 
+def test_small_stream_holds_out_a_share_that_fits(tmp_path, family_dir, corpus, capsys):
+    """--streaming holds out the first 500 documents by default; a 120-document corpus gets 20% held out instead (with
+    a notice), and a one-document corpus a one-line error before any training, never a traceback."""
+    report = run(tmp_path/"out", family_dir("roberta"), corpus, "--streaming")
+    assert report["n_eval_blocks"] > 0 and len(report["losses"]) == 3
+    assert "only 120 documents; holding out 24 (20%)" in capsys.readouterr().err
+    one = tmp_path/"one.jsonl"; one.write_text(json.dumps({"text": "A single document."}) + "\n")
+    assert main(["run", "--output-dir", str(tmp_path/"one"), "--model", str(family_dir("roberta")), "--dataset", str(one),
+                 "--streaming", "--max-steps", "3", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "too few to train and evaluate" in err and "Traceback" not in err
+    assert not (tmp_path/"one"/"checkpoints").exists()
+
+
 def test_replay_mixes_the_asked_share_into_training_only(tmp_path, family_dir, corpus):
     """--replay: general text is `--replay-fraction` of the training blocks (to one block); the evaluation blocks and
     their masks are the domain's, exactly as without replay."""

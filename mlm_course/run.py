@@ -12,10 +12,10 @@ from typing import Literal, Optional
 from .utils import COURSE_BASE, ConfigError, prepare_output_dir, quiet_libraries
 
 # %% auto #0
-__all__ = ['RUN_ARGUMENTS', 'FILL_MASK_EXAMPLES', 'ModelArguments', 'DataArguments', 'OutputArguments', 'job_defaults',
-           'run_parser', 'parse_run', 'job_settings', 'check_settings', 'load_documents', 'stream_split', 'job_blocks',
-           'add_replay', 'job_model', 'job_report', 'run_job', 'job_inputs', 'run_settings', 'evaluate_model',
-           'fill_mask_cli']
+__all__ = ['RUN_ARGUMENTS', 'FILL_MASK_EXAMPLES', 'OPTION_HANDLING', 'ModelArguments', 'DataArguments', 'OutputArguments',
+           'job_defaults', 'run_parser', 'parse_run', 'job_settings', 'check_settings', 'load_documents',
+           'stream_split', 'job_blocks', 'add_replay', 'job_model', 'job_report', 'run_job', 'job_inputs',
+           'evaluation_report', 'run_settings', 'evaluate_model', 'fill_mask_cli']
 
 # %% ../nbs/10_cli.ipynb #8febf86f
 def _option(default, help:str, **argparse_settings):
@@ -74,13 +74,15 @@ class DataArguments:
 # %% ../nbs/10_cli.ipynb #66f19c8c
 @dataclass
 class OutputArguments:
-    "What the report shows, and what happens to an existing output folder."
+    "What the report shows, when training stops early, and what happens to an existing output folder."
     _argument_group_name = "output"
     fill_mask: Optional[list[str]] = _option(None, "Sentences with <mask> for the report's examples (default: per "
                                              "dataset); repeat the option or give several", action="extend")
     overwrite: bool = _option(False, "Replace the results of a previous run in --output-dir")
     resume: bool = _option(False, "Continue from the last checkpoint in --output-dir")
     quiet: bool = _option(False, "Hide progress bars")
+    early_stopping_patience: Optional[int] = _option(None, "Stop after this many evaluations without improvement "
+                                                     "(with --load-best-model-at-end; the Trainer's EarlyStoppingCallback)")
 
 RUN_ARGUMENTS = (ModelArguments, DataArguments, OutputArguments)
 
@@ -105,7 +107,8 @@ def job_defaults(model:str=COURSE_BASE, # "course-base", "builtin", a hub id or 
     return {**TRAINER_SETTINGS, **TRAINING_PRESETS[preset], **precision_settings(fp16),
             "train_mlm_probability": 0.3 if preset == "builtin" else None,
             "average_tokens_across_devices": False,  # else transformers 5.24 logs DDP losses times the processes
-            "hub_strategy": "end"}  # with --push-to-hub: one push of the finished model (the Trainer's default pushes every save)
+            "hub_strategy": "end",
+            "do_train": None, "do_eval": None}  # None: not given (TrainingArguments would turn do_eval on by itself)  # with --push-to-hub: one push of the finished model (the Trainer's default pushes every save)
 
 # %% ../nbs/10_cli.ipynb #5965bef5
 def run_parser(model:str=COURSE_BASE, # The model whose preset gives the defaults
@@ -151,6 +154,7 @@ def _readable(source:str) -> bool:
 def check_settings(model:ModelArguments, # The model settings
                    data:DataArguments, # The data settings
                    args=None, # The `TrainingArguments` (None: evaluation only)
+                   output:OutputArguments=None, # The output settings (None: evaluation only)
                   ):
     "Raise `ConfigError` for the first setting no run can use, naming the option and a valid value."
     from huggingface_hub import get_token  # it reads HF_TOKEN or `hf auth login`'s store; the token never passes here
@@ -188,6 +192,13 @@ def check_settings(model:ModelArguments, # The model settings
          "--hub-strategy, --hub-revision and --hub-private-repo act only with --push-to-hub", "add --push-to-hub, or drop them"),
         (not args.push_to_hub or get_token() is not None, "--push-to-hub needs a hub token, and none was found",
          "log in with `hf auth login` or set HF_TOKEN"),
+        (not (args.torch_compile and model.sparse), "--torch-compile compiles the model's forward, which --sparse goes "
+         "around", "drop --sparse: with --torch-compile the run trains with the dense loss, compiled"),
+        (not args.resume_from_checkpoint or Path(args.resume_from_checkpoint).is_dir(),
+         f"--resume-from-checkpoint '{args.resume_from_checkpoint}' is not a checkpoint folder",
+         "pass a checkpoint-N folder, or --resume for the newest one in --output-dir"),
+        (output is None or not output.early_stopping_patience or args.load_best_model_at_end,
+         "--early-stopping-patience needs --load-best-model-at-end", "add --load-best-model-at-end"),
         (args.hub_token is None, "--hub-token would be stored with the settings",
          "log in with `hf auth login` or set HF_TOKEN instead")]
     for ok, problem, fix in rules:
@@ -365,6 +376,21 @@ def _job_scores(net, eval_masked, general, when:str) -> dict:
     if general: scores.update({f"general_{when}": evaluate_perplexity(net, general, top_k=3), "n_general_blocks": len(general)})
     return scores
 
+# %% ../nbs/10_cli.ipynb #5d623a17
+def evaluation_report(out:Path, model:ModelArguments, data:DataArguments, # Output folder and settings
+                      scores:dict, fills, # `_job_scores(..., "before")`, and (text, answers) pairs
+                      command:str=None, # The command line
+                     ) -> dict:
+    "`report.json` of an evaluation-only run: the scores of the model as it is, and its fill-mask answers."
+    from mlm_course.inference import short_answers
+    from mlm_course.utils import atomic_write_json
+    report = dict(model=model.model, dataset=data.train_file or data.dataset, do_train=False, n_mask_draws=data.mask_draws,
+                  **{f"{k}_before": v for k, v in scores["before"].items()},
+                  **{f"general_{k}_before": v for k, v in scores.get("general_before", {}).items()},
+                  fill_mask=[dict(text=t, before=short_answers(b)) for t, b in fills], command=command or "run_job(...)")
+    atomic_write_json(Path(out)/"report.json", report)
+    return report
+
 # %% ../nbs/10_cli.ipynb #8b15dd55
 def run_settings(model:ModelArguments, data:DataArguments, output:OutputArguments, args, # The settings
                  command:str=None, # The command line, for the model card
@@ -375,11 +401,12 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
     from mlm_course.adaptation import general_eval_sets
     from mlm_course.training import last_checkpoint, make_trainer, quiet_trainer, write_result
     from mlm_course.inference import fill_mask
+    from transformers import EarlyStoppingCallback
     from mlm_course.hub import CheckpointPusher, prepare_repo, push_run, run_card
-    check_settings(model, data, args)
+    check_settings(model, data, args, output)
     state = PartialState(cpu=args.use_cpu)  # under torchrun / accelerate launch: one process per device
     with state.main_process_first():  # the other processes wait until rank 0 has checked and prepared the folder
-        out = prepare_output_dir(args.output_dir, output.overwrite, output.resume) if state.is_main_process else Path(args.output_dir)
+        out = prepare_output_dir(args.output_dir, output.overwrite, output.resume or bool(args.resume_from_checkpoint)) if state.is_main_process else Path(args.output_dir)
     if output.quiet: quiet_libraries(); args.disable_tqdm = True
     set_seed(args.seed)
     tokenizer, net, train_blocks, eval_masked, n_replay = job_inputs(model, data, args.seed)
@@ -388,12 +415,17 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
     texts = [t.replace("<mask>", tokenizer.mask_token) for t in
              output.fill_mask or FILL_MASK_EXAMPLES.get(data.dataset, FILL_MASK_EXAMPLES["builtin"])]
     scores, fills_before = _job_scores(net, eval_masked, general, "before"), fill_mask(net, tokenizer, texts)
+    if args.do_eval and not args.do_train:  # run_mlm.py's --do_eval alone: score the model as it is, no training
+        return evaluation_report(out, model, data, scores, zip(texts, fills_before), command) if state.is_main_process else None
+    sparse = False if args.torch_compile and model.sparse is None else model.sparse  # the compiled forward is the dense one
     push, args.push_to_hub, args.output_dir = args.push_to_hub, False, str(out/"checkpoints")  # we push the result
-    trainer = make_trainer(net, tokenizer, train_blocks, eval_masked[0], args, sparse=model.sparse, documents=data.documents,
+    trainer = make_trainer(net, tokenizer, train_blocks, eval_masked[0], args, sparse=sparse, documents=data.documents,
                            mlm_probability=data.train_mlm_probability or data.mlm_probability, whole_word=data.whole_word)
     if output.quiet: quiet_trainer(trainer)
     if push and state.is_main_process: prepare_repo(args); trainer.add_callback(CheckpointPusher(args))  # lesson 20
-    train_out = trainer.train(resume_from_checkpoint=last_checkpoint(out/"checkpoints") if output.resume else None)
+    if output.early_stopping_patience: trainer.add_callback(EarlyStoppingCallback(output.early_stopping_patience))
+    resume = args.resume_from_checkpoint or (last_checkpoint(out/"checkpoints") if output.resume else None)
+    train_out = trainer.train(resume_from_checkpoint=resume)
     scores.update(_job_scores(trainer.model, eval_masked, general, "after"))
     trainer.save_model(str(out))  # the Trainer saves on rank 0 only
     if not state.is_main_process: return None  # rank 0 writes the tokenizer, the figure and the report
@@ -438,3 +470,27 @@ def fill_mask_cli(model:str, # A model directory written by `run`, or a hub id
     tokenizer = load_tokenizer(model)
     return [dict(text=t, predictions=p)
             for t,p in zip(text, fill_mask(load_model(model, tokenizer=tokenizer), tokenizer, text, top_k=top_k))]
+
+# %% ../nbs/10_cli.ipynb #9eb05ce7
+OPTION_HANDLING = {  # option: (what the job does with it, the test that shows it)
+    "output_dir": ("the model, card and report go there; the Trainer's checkpoints and logs to OUTPUT_DIR/checkpoints",
+                   "test_run_options.py::test_every_family_trains_with_the_common_options"),
+    "overwrite / resume": ("a used --output-dir is refused unless --overwrite or --resume (newest complete checkpoint)",
+                           "test_resume.py::test_killed_run_resumes_to_the_same_result"),
+    "resume_from_checkpoint": ("training continues from that checkpoint folder",
+                               "test_run_options.py::test_resume_from_checkpoint_and_eval_alone"),
+    "do_train / do_eval": ("--do-eval alone scores the model as it is and trains nothing; otherwise the job trains and "
+                           "scores before and after", "test_run_options.py::test_resume_from_checkpoint_and_eval_alone"),
+    "label_smoothing_factor": ("honoured by the sparse loss too (equal to the Trainer's LabelSmoother, lesson 15)",
+                               "test_run_options.py::test_label_smoothing_and_early_stopping"),
+    "load_best_model_at_end + --early-stopping-patience": ("the Trainer's EarlyStoppingCallback",
+                                                           "test_run_options.py::test_label_smoothing_and_early_stopping"),
+    "torch_compile": ("the dense step is compiled (the sparse loss goes around the compiled forward); with --sparse: refused",
+                      "test_run_options.py::test_bad_options_fail_in_one_line_before_any_work"),
+    "push_to_hub, hub_*": ("the job pushes the finished model itself, at each save too with --hub-strategy (lesson 20)",
+                           "test_run_options.py::test_private_repo_branch_and_checkpoint_pushes_as_asked"),
+    "hub_token": ("refused: it would be stored with the settings; log in or set HF_TOKEN",
+                  "test_run_options.py::test_bad_options_fail_in_one_line_before_any_work"),
+    "report_to": ("reaches the Trainer (the course's default: tensorboard)",
+                  "test_run_options.py::test_options_reach_the_trainer_unchanged"),
+}

@@ -127,13 +127,14 @@ def _sparse_embedding_grad(model:PreTrainedModel):
 def sparse_mlm_loss(model:PreTrainedModel, # A masked-language model
                     inputs:dict, # Batch with `input_ids`, `attention_mask`, `labels` (-100 = not scored)
                     num_items:int|torch.Tensor=None, # Scored tokens in the whole (accumulated) batch; None: this batch
+                    label_smoothing:float=0.0, # Share of each target spread over the vocabulary (`--label-smoothing-factor`)
                    ) -> torch.Tensor:
     "Cross-entropy over the masked positions, with the LM head applied to those positions only."
     labels = inputs["labels"]
     scored = labels != -100
     with _sparse_embedding_grad(model): logits = masked_logits(model, inputs, scored)
-    if num_items is None: return F.cross_entropy(logits.float(), labels[scored])
-    return F.cross_entropy(logits.float(), labels[scored], reduction="sum") / num_items
+    if num_items is None: return F.cross_entropy(logits.float(), labels[scored], label_smoothing=label_smoothing)
+    return F.cross_entropy(logits.float(), labels[scored], reduction="sum", label_smoothing=label_smoothing) / num_items
 
 # %% ../nbs/15_sparse_prediction.ipynb #850870dc
 class SparseMLMTrainer(Trainer):
@@ -148,7 +149,7 @@ class SparseMLMTrainer(Trainer):
             # under several processes we keep the model's own (dense) loss
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         with self.accelerator.autocast():  # bf16/fp16: Accelerate wraps model.forward in autocast, which we bypass
-            loss = sparse_mlm_loss(model, inputs, num_items_in_batch)
+            loss = sparse_mlm_loss(model, inputs, num_items_in_batch, self.args.label_smoothing_factor)
         if num_items_in_batch is not None and self.args.average_tokens_across_devices:
             loss = loss * self.accelerator.num_processes  # as Trainer.compute_loss does for models' own losses
         return (loss, MaskedLMOutput(loss=loss)) if return_outputs else loss

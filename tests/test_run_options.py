@@ -56,11 +56,12 @@ def test_options_reach_the_trainer_unchanged():
                                            "--warmup-ratio", "0.1", "--eval-steps", "7", "--dataloader-num-workers", "2",
                                            "--torch-compile", "--fill-mask", "A <mask>.", "Two <mask>.",
                                            "--fill-mask", "Three <mask>.",
-                                           "--validation-split-percentage", "10", "--strategy", "overflow"])
+                                           "--validation-split-percentage", "10", "--strategy", "overflow",
+                                           "--report-to", "none"])
     assert (args.lr_scheduler_type, args.warmup_steps, args.eval_steps, args.dataloader_num_workers, args.torch_compile) \
         == ("cosine", 0.1, 7, 2, True)
     assert output.fill_mask == ["A <mask>.", "Two <mask>.", "Three <mask>."] and data.validation_split_percentage == 10
-    assert data.strategy == "overflow" and model.sparse is None
+    assert data.strategy == "overflow" and model.sparse is None and args.report_to in (["none"], [], "none")
 
 
 def test_validation_file_and_sample_limits(tmp_path, family_dir, corpus):
@@ -77,6 +78,9 @@ def test_validation_file_and_sample_limits(tmp_path, family_dir, corpus):
     (["--config-overrides", "layers=2"], "--config-overrides"),
     (["--push-to-hub"], "--hub-model-id"),
     (["--hub-token", "hf_x"], "HF_TOKEN"),
+    (["--torch-compile", "--sparse"], "drop --sparse"),
+    (["--resume-from-checkpoint", "/no/such/checkpoint-3"], "not a checkpoint folder"),
+    (["--early-stopping-patience", "2"], "--load-best-model-at-end"),
     (["--lr-scheduler-type", "sometimes"], "invalid choice"),
     (["--bf16", "--fp16"], "Fix:"),
     (["--replay", "general_english", "--replay-fraction", "0"], "--replay-fraction"),
@@ -171,6 +175,48 @@ def test_help_lists_the_subcommands_and_the_groups(capsys):
     with pytest.raises(SystemExit): main(["run", "--help"])
     out = capsys.readouterr().out
     assert all(g in out for g in ("model:", "data:", "output:", "--bf16", "--push-to-hub", "--strategy"))
+
+
+def test_resume_from_checkpoint_and_eval_alone(tmp_path, family_dir, corpus):
+    """--resume-from-checkpoint PATH continues that checkpoint (here already at --max-steps, so nothing is trained and
+    the saved model is the checkpoint's, though the seed differs); --do-eval alone scores and trains nothing."""
+    from safetensors.torch import load_file
+    model = family_dir("roberta")
+    run(tmp_path/"a", model, corpus, "--max-steps", "2", "--seed", "1", "--save-strategy", "steps", "--save-steps", "2")
+    checkpoint = tmp_path/"a"/"checkpoints"/"checkpoint-2"
+    run(tmp_path/"b", model, corpus, "--max-steps", "2", "--seed", "2", "--resume-from-checkpoint", str(checkpoint))
+    saved, resumed = load_file(checkpoint/"model.safetensors"), load_file(tmp_path/"b"/"model.safetensors")
+    assert all((saved[k] == resumed[k]).all() for k in saved)
+    fresh = load_file(tmp_path/"a"/"model.safetensors")  # the same weights as its checkpoint; another seed would differ:
+    run(tmp_path/"c", model, corpus, "--max-steps", "2", "--seed", "2")
+    assert any((load_file(tmp_path/"c"/"model.safetensors")[k] != fresh[k]).any() for k in fresh)
+    report = run(tmp_path/"eval", model, corpus, "--do-eval")
+    assert report["perplexity_before"] > 1 and "perplexity_after" not in report and "losses" not in report
+    assert not (tmp_path/"eval"/"model.safetensors").exists() and not (tmp_path/"eval"/"checkpoints").exists()
+
+
+def test_label_smoothing_and_early_stopping(tmp_path, family_dir, corpus):
+    """--label-smoothing-factor changes the sparse loss (it was ignored there); --early-stopping-patience 1 with
+    --load-best-model-at-end stops at the first evaluation that is not better (here: loss must rise, so step 2)."""
+    plain = run(tmp_path/"plain", "course-base", corpus, "--max-steps", "1")  # a trained model: a random one guesses uniformly, and
+    smooth = run(tmp_path/"smooth", "course-base", corpus, "--max-steps", "1", "--label-smoothing-factor", "0.5")  # smoothing changes nothing
+    assert plain["sparse"] and smooth["sparse"]
+    assert smooth["losses"][0] > 1.5 * plain["losses"][0]  # half of each target spread over 8,192 tokens
+    model = family_dir("roberta")
+    every_step = ["--eval-strategy", "steps", "--eval-steps", "1", "--save-strategy", "steps", "--save-steps", "1"]
+    stopped = run(tmp_path/"stopped", model, corpus, "--max-steps", "6", "--learning-rate", "5e-3", *every_step,
+                  "--load-best-model-at-end", "--metric-for-best-model", "loss", "--greater-is-better", "true",
+                  "--early-stopping-patience", "1")
+    assert len(stopped["losses"]) == 2
+
+
+def test_option_handling_table_names_real_tests():
+    "Every row of lesson 10's table of options the job handles itself names a test that exists."
+    from mlm_course.run import OPTION_HANDLING
+    here = Path(__file__).parent
+    for option, (what, test) in OPTION_HANDLING.items():
+        file, _, name = test.partition("::")
+        assert f"def {name}(" in (here/file).read_text(), f"{option}: no test {test}"
 
 
 def test_small_stream_holds_out_a_share_that_fits(tmp_path, family_dir, corpus, capsys):

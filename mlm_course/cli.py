@@ -10,7 +10,7 @@ import json, sys
 from dataclasses import field
 from typing import Optional
 from .run import evaluate_model, fill_mask_cli, parse_run, run_job, run_settings
-from .utils import ConfigError, MLMCourseError
+from .utils import ConfigError, MLMCourseError, check_options
 
 # %% auto #0
 __all__ = ['COMMANDS', 'function_arguments', 'main']
@@ -50,8 +50,10 @@ def _parse(name:str, argv:list) -> tuple:
     try:
         if name == "run": return parse_run(argv)
         f = _command_function(name)
-        return HfArgumentParser(function_arguments(f), prog=f"mlm-course {name}", description=f.__doc__
-                               ).parse_args_into_dataclasses(argv)
+        parser = HfArgumentParser(function_arguments(f), prog=f"mlm-course {name}", description=f.__doc__)
+        check_options(parser, argv)
+        return parser.parse_args_into_dataclasses(argv)
+    except MLMCourseError: raise
     except ValueError as e:  # TrainingArguments refuses a combination of settings
         raise ConfigError(str(e).splitlines()[0].rstrip("."), f"change that setting (`mlm-course {name} --help`)") from e
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
-from .utils import COURSE_BASE, ConfigError, prepare_output_dir, quiet_libraries
+from .utils import COURSE_BASE, ConfigError, check_options, prepare_output_dir, quiet_libraries
 
 # %% auto #0
 __all__ = ['RUN_ARGUMENTS', 'FILL_MASK_EXAMPLES', 'OPTION_HANDLING', 'ModelArguments', 'DataArguments', 'OutputArguments',
-           'job_defaults', 'run_parser', 'parse_run', 'job_settings', 'check_settings', 'load_documents',
+           'job_defaults', 'run_parser', 'parse_run', 'job_settings', 'config_argv', 'check_settings', 'load_documents',
            'stream_split', 'job_blocks', 'add_replay', 'job_model', 'job_report', 'run_job', 'job_inputs',
            'evaluation_report', 'run_settings', 'evaluate_model', 'fill_mask_cli']
 
@@ -28,7 +28,8 @@ class ModelArguments:
     "Which model to adapt, and how its loss is computed."
     _argument_group_name = "model"
     model: str = _option(COURSE_BASE, "'course-base' (the course's pretrained model), 'builtin' (a small model from "
-                         "scratch), a hub id or a local model directory (any AutoModelForMaskedLM)")
+                         "scratch), a hub id or a local model directory (any AutoModelForMaskedLM)",
+                         aliases=["--model_name_or_path"])
     sparse: Optional[bool] = _option(None, "Run the LM head on masked positions only (default: where the model's head "
                                      "is known, else the dense loss; lesson 15)", nargs="?", const=True)
     config_overrides: Optional[str] = _option(None, "'builtin' only: config settings, e.g. 'num_hidden_layers=2,hidden_size=64'")
@@ -40,8 +41,8 @@ class DataArguments:
     "Where the text comes from and how it becomes blocks and masks."
     _argument_group_name = "data"
     dataset: str = _option("builtin", "'builtin' (Python's documentation), 'eli5_category', a hub dataset id or a local "
-                           ".txt/.jsonl/.json/.csv/.parquet file")
-    dataset_config: Optional[str] = _option(None, "Configuration name of a hub dataset")
+                           ".txt/.jsonl/.json/.csv/.parquet file", aliases=["--dataset_name"])
+    dataset_config: Optional[str] = _option(None, "Configuration name of a hub dataset", aliases=["--dataset_config_name"])
     train_file: Optional[str] = _option(None, "A local file of training text (instead of --dataset)")
     validation_file: Optional[str] = _option(None, "A local file of evaluation text (instead of a held-out share)")
     validation_split_percentage: int = _option(20, "Percent of the documents held out for evaluation without "
@@ -50,9 +51,10 @@ class DataArguments:
     max_train_samples: Optional[int] = _option(None, "Train on the first N blocks only")
     max_eval_samples: Optional[int] = _option(None, "Evaluate on the first N blocks only (with --streaming: the "
                                               "documents held out from the start of the stream, default 500)")
-    block_size: int = _option(128, "Tokens per block")
+    block_size: int = _option(128, "Tokens per block", aliases=["--max_seq_length"])
     strategy: Literal["group", "pad", "overflow"] = _option("group", "How documents become blocks (lesson 02): "
         "concatenate and group; one padded block per document (run_mlm's --line_by_line); or every piece of each")
+    pad_to_max_length: bool = _option(False, "run_mlm.py's option, always on here: every block is --block-size tokens")
     mlm_probability: float = _option(0.15, "Share of tokens masked for evaluation (and training)")
     train_mlm_probability: Optional[float] = _option(None, "Share masked in training (default: --mlm-probability; "
                                                      "0.3 for the builtin model)")
@@ -62,7 +64,7 @@ class DataArguments:
                                    "whatever the number of processes")
     streaming: bool = _option(False, "Stream the corpus instead of storing its blocks (needs --max-steps; lesson 09)")
     shuffle_buffer: int = _option(10_000, "Blocks in the shuffling buffer with --streaming")
-    num_proc: Optional[int] = _option(None, "Processes for tokenizing and grouping")
+    num_proc: Optional[int] = _option(None, "Processes for tokenizing and grouping", aliases=["--preprocessing_num_workers"])
     mask_draws: int = _option(3, "Score on this many evaluation mask draws: the mean, and the spread as *_std")
     general_eval: Optional[str] = _option(None, "WikiText raw file or folder: also score general English, before and "
                                           "after (forgetting)")
@@ -78,7 +80,7 @@ class OutputArguments:
     _argument_group_name = "output"
     fill_mask: Optional[list[str]] = _option(None, "Sentences with <mask> for the report's examples (default: per "
                                              "dataset); repeat the option or give several", action="extend")
-    overwrite: bool = _option(False, "Replace the results of a previous run in --output-dir")
+    overwrite: bool = _option(False, "Replace the results of a previous run in --output-dir", aliases=["--overwrite_output_dir"])
     resume: bool = _option(False, "Continue from the last checkpoint in --output-dir")
     quiet: bool = _option(False, "Hide progress bars")
     early_stopping_patience: Optional[int] = _option(None, "Stop after this many evaluations without improvement "
@@ -119,6 +121,8 @@ def run_parser(model:str=COURSE_BASE, # The model whose preset gives the default
     from transformers import HfArgumentParser, TrainingArguments
     p = HfArgumentParser((*RUN_ARGUMENTS, TrainingArguments), prog="mlm-course run",
                          description="Adapt a model to a corpus with masked-language modelling; report before/after.")
+    p.add_argument("--line_by_line", "--line-by-line", dest="strategy", action="store_const", const="pad",
+                   default=argparse.SUPPRESS, help="run_mlm.py's name for --strategy pad: one padded block per line")
     for flag, dest, typ, what in [("--no-sparse", "sparse", None, "Train with the dense loss"),
                                   ("--epochs", "num_train_epochs", float, "Short for --num-train-epochs"),
                                   ("--batch-size", "per_device_train_batch_size", int, "Short for --per-device-train-batch-size"),
@@ -129,8 +133,10 @@ def run_parser(model:str=COURSE_BASE, # The model whose preset gives the default
     next(a for a in p._actions if a.dest == "output_dir").required = True
     return p
 
-def parse_run(argv:list) -> tuple: # `mlm-course run`'s arguments
+def parse_run(argv:list) -> tuple: # `mlm-course run`'s arguments, or one .json/.yaml file that holds them
     "The settings of `mlm-course run ARGV` (model, data, output, training), with the model's preset as defaults."
+    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")): argv = config_argv(argv[0])
+    check_options(run_parser(), argv)
     first = run_parser().parse_args(argv)
     return run_parser(first.model, bool(first.fp16)).parse_args_into_dataclasses(argv)
 
@@ -139,6 +145,21 @@ def job_settings(**settings) -> tuple:
     from transformers import HfArgumentParser, TrainingArguments
     defaults = job_defaults(settings.get("model", COURSE_BASE), settings.get("fp16", False))
     return HfArgumentParser((*RUN_ARGUMENTS, TrainingArguments)).parse_dict({**defaults, **settings})
+
+# %% ../nbs/10_cli.ipynb #df5a2a33
+def config_argv(path:str, # A .json or .yaml file of options, as run_mlm.py and HfArgumentParser read them
+               ) -> list:
+    "The options in `path` as command-line arguments: `{\"max_steps\": 3}` becomes `--max_steps 3`."
+    import json, yaml
+    if not Path(path).is_file(): raise ConfigError(f"'{path}' does not exist", "pass an existing .json or .yaml file of options")
+    text = Path(path).read_text()
+    settings = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    argv = []
+    for key, value in settings.items():
+        if value is None or (value is False and key == "line_by_line"): continue
+        values = value if isinstance(value, list) else [] if value is True else [value]
+        argv += [f"--{key}", *[str(v).lower() if isinstance(v, bool) else str(v) for v in values]]
+    return argv
 
 # %% ../nbs/10_cli.ipynb #b667aea4
 def _readable(source:str) -> bool:

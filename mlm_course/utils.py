@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COURSE_BASE', 'MLMCourseError', 'DataError', 'ConfigError', 'ModelError', 'OutputDirError', 'atomic_write_text',
-           'atomic_write_json', 'atomic_dir', 'eval_mode', 'shared_data_dir', 'cache_dir', 'general_english_file',
-           'course_base_dir', 'resolve_model_name', 'prepare_output_dir', 'quiet_libraries']
+__all__ = ['COURSE_BASE', 'MLMCourseError', 'DataError', 'ConfigError', 'ModelError', 'OutputDirError', 'check_options',
+           'atomic_write_text', 'atomic_write_json', 'atomic_dir', 'eval_mode', 'shared_data_dir', 'cache_dir',
+           'general_english_file', 'course_base_dir', 'resolve_model_name', 'prepare_output_dir', 'quiet_libraries']
 
 # %% ../nbs/utils.ipynb #f28341bb
 class MLMCourseError(ValueError):
@@ -32,6 +32,20 @@ class ModelError(MLMCourseError):
     "The model or tokenizer cannot be used as given."
 class OutputDirError(MLMCourseError):
     "The output directory cannot be written safely."
+
+# %% ../nbs/utils.ipynb #9e26ee26
+def check_options(parser, # An `argparse`/`HfArgumentParser` parser
+                  argv:list, # The command line given to it
+                 ):
+    "Raise `ConfigError` for the first `--option` in `argv` that `parser` does not know, naming the closest ones."
+    import difflib
+    known = [s for a in parser._actions for s in a.option_strings]
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if name.startswith("--") and name not in known:
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+            raise ConfigError(f"{parser.prog}: unknown option {name}",
+                              f"use {' or '.join(close)}" if close else f"see `{parser.prog} --help`")
 
 # %% ../nbs/utils.ipynb #7b9cdea9
 def atomic_write_text(path:str|Path, # Final file name

@@ -81,6 +81,7 @@ def test_validation_file_and_sample_limits(tmp_path, family_dir, corpus):
     (["--torch-compile", "--sparse"], "drop --sparse"),
     (["--resume-from-checkpoint", "/no/such/checkpoint-3"], "not a checkpoint folder"),
     (["--early-stopping-patience", "2"], "--load-best-model-at-end"),
+    (["--learning_rat", "1e-4"], "unknown option --learning_rat. Fix: use --learning_rate"),
     (["--lr-scheduler-type", "sometimes"], "invalid choice"),
     (["--bf16", "--fp16"], "Fix:"),
     (["--replay", "general_english", "--replay-fraction", "0"], "--replay-fraction"),
@@ -217,6 +218,33 @@ def test_option_handling_table_names_real_tests():
     for option, (what, test) in OPTION_HANDLING.items():
         file, _, name = test.partition("::")
         assert f"def {name}(" in (here/file).read_text(), f"{option}: no test {test}"
+
+
+def test_run_mlm_command_lines_work_unchanged(tmp_path, family_dir, corpus):
+    """run_mlm.py's README command lines, with the hub model and data swapped for local stand-ins of the same shape,
+    and the same options as one JSON file (HfArgumentParser's convention)."""
+    model = family_dir("roberta")
+    lines = tmp_path/"train.txt"  # --line_by_line: one document per line
+    lines.write_text("\n".join(json.loads(d)["text"].replace("\n", " ") for d in corpus.read_text().splitlines()))
+    common = ["--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--max_steps", "2",
+              "--max_seq_length", "64", "--mask_draws", "1", "--quiet"]
+    report = lambda out: json.loads((out/"report.json").read_text())
+    assert main(["run", "--model_name_or_path", str(model), "--dataset_name", str(corpus), "--do_train", "--do_eval",
+                 "--output_dir", str(tmp_path/"a"), *common]) == 0
+    assert (report(tmp_path/"a")["model"], report(tmp_path/"a")["block_size"]) == (str(model), 64)
+    (tmp_path/"b").mkdir(); (tmp_path/"b"/"old.txt").write_text("a previous run")  # --overwrite_output_dir replaces it
+    assert main(["run", "--model_name_or_path", str(model), "--train_file", str(lines), "--validation_file", str(lines),
+                 "--line_by_line", "--pad_to_max_length", "--preprocessing_num_workers", "1", "--do_train", "--do_eval",
+                 "--overwrite_output_dir", "--output_dir", str(tmp_path/"b"), *common]) == 0
+    b = report(tmp_path/"b")
+    assert (b["strategy"], b["validation_file"], b["num_proc"]) == ("pad", str(lines), 1) and not (tmp_path/"b"/"old.txt").exists()
+    config = tmp_path/"args.json"
+    config.write_text(json.dumps(dict(model_name_or_path=str(model), dataset_name=str(corpus), output_dir=str(tmp_path/"c"),
+                                      do_train=True, do_eval=True, max_seq_length=64, per_device_train_batch_size=4,
+                                      max_steps=2, mask_draws=1, quiet=True, line_by_line=False)))
+    assert main(["run", str(config)]) == 0
+    assert (report(tmp_path/"c")["block_size"], report(tmp_path/"c")["strategy"]) == (64, "group")
+    assert parse_run(["--output_dir", "x", "--dataset_config_name", "wikitext-2-raw-v1"])[1].dataset_config == "wikitext-2-raw-v1"
 
 
 def test_small_stream_holds_out_a_share_that_fits(tmp_path, family_dir, corpus, capsys):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json, sys
 from dataclasses import field
 from typing import Optional
-from .run import evaluate_model, fill_mask_cli, parse_run, run_job, run_settings
+from .run import evaluate_model, fill_mask_cli, parse_run, run_job, run_settings, run_summary
 from .utils import ConfigError, MLMCourseError, check_options
 
 # %% auto #0
@@ -70,9 +70,12 @@ def main(argv:list=None): # Arguments (default: sys.argv[1:])
     name, rest = argv[0], argv[1:]
     try:
         settings = _parse(name, rest)
+        out = settings[3].output_dir if name == "run" else None  # before the run moves the Trainer's to out/checkpoints
         if name == "run": result = run_settings(*settings, command=shlex.join(["mlm-course", *argv]))
         else: result = _command_function(name)(**dataclasses.asdict(settings[0]))
     except MLMCourseError as e:
         print(f"mlm-course {name}: error: {e}", file=sys.stderr); return 2
-    if result is not None: print(json.dumps(result, indent=2))  # None: a process other than rank 0 under torchrun
+    if result is None: return 0  # a process other than rank 0 under torchrun
+    summary = name == "run" and not settings[2].json  # a run: a summary for people, unless --json
+    print(run_summary(result, out) if summary else json.dumps(result, indent=2))
     return 0

@@ -15,7 +15,7 @@ from .utils import COURSE_BASE, ConfigError, check_options, prepare_output_dir, 
 __all__ = ['RUN_ARGUMENTS', 'FILL_MASK_EXAMPLES', 'OPTION_HANDLING', 'ModelArguments', 'DataArguments', 'OutputArguments',
            'job_defaults', 'run_parser', 'parse_run', 'job_settings', 'config_argv', 'check_settings', 'load_documents',
            'stream_split', 'job_blocks', 'add_replay', 'job_model', 'job_report', 'run_job', 'job_inputs',
-           'evaluation_report', 'run_settings', 'evaluate_model', 'fill_mask_cli']
+           'evaluation_report', 'run_settings', 'run_summary', 'evaluate_model', 'fill_mask_cli']
 
 # %% ../nbs/10_cli.ipynb #8febf86f
 def _option(default, help:str, **argparse_settings):
@@ -70,8 +70,8 @@ class DataArguments:
                                           "after (forgetting)")
     replay: Optional[str] = _option(None, "General text mixed into training against forgetting (lesson 08): "
                                     "'general_english' (the text course-base learned from), a local file or a hub dataset id")
-    replay_fraction: float = _option(0.5, "Share of the training blocks drawn from --replay (0.5: as many general blocks "
-                                     "as domain blocks; lesson 08)")
+    replay_fraction: float = _option(0.75, "Share of the training blocks drawn from --replay (0.75: three general blocks "
+                                     "per domain block, which kept the main job's forgetting to 28% at +6% domain perplexity; lesson 08)")
 
 # %% ../nbs/10_cli.ipynb #66f19c8c
 @dataclass
@@ -83,6 +83,7 @@ class OutputArguments:
     overwrite: bool = _option(False, "Replace the results of a previous run in --output-dir", aliases=["--overwrite_output_dir"])
     resume: bool = _option(False, "Continue from the last checkpoint in --output-dir")
     quiet: bool = _option(False, "Hide progress bars")
+    json: bool = _option(False, "Print report.json when done, for scripts (default: a short summary for people)")
     early_stopping_patience: Optional[int] = _option(None, "Stop after this many evaluations without improvement "
                                                      "(with --load-best-model-at-end; the Trainer's EarlyStoppingCallback)")
 
@@ -457,6 +458,25 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
     write_result(out, trainer, report, run_card(report))  # lesson 05: tokenizer, loss curve, card, then report.json
     if push: push_run(out, args)
     return report
+
+# %% ../nbs/10_cli.ipynb #c7f5994e
+def run_summary(report:dict, # `run_settings`' output
+                out:str, # The output folder
+               ) -> str:
+    "A few lines for a person: perplexity and accuracy before → after, time, fill-mask answers, where the files are."
+    pp = lambda w: f"{report[f'perplexity_{w}']:.2f}" + (f" ± {report[f'perplexity_{w}_std']:.2f}" if f"perplexity_{w}_std" in report else "")
+    trained = "perplexity_after" in report
+    arrow = lambda k, f: f"{f(report[k + '_before'])} → {f(report[k + '_after'])}" if trained else f(report[k + "_before"])
+    lines = [f"{report['model']} on {report['dataset']}: " + (f"trained {report['train_runtime_s']:.0f} s, "
+             f"{len(report['losses'])} logged losses" if trained else "evaluated only (--do-eval), nothing trained"),
+             f"  perplexity   {pp('before')}" + (f" → {pp('after')}" if trained else "") + f"  ({report['n_mask_draws']} mask draws)",
+             f"  accuracy     {arrow('accuracy', lambda a: f'{a:.1%}')}  (top-1)"]
+    if "general_perplexity_before" in report: lines.append(f"  general      {arrow('general_perplexity', lambda v: f'{v:.2f}')}")
+    for f in report["fill_mask"]:
+        answers = f["before"][0][0] + (f" → {f['after'][0][0]}" if trained else "")
+        lines.append(f"  fill-mask    {f['text']}  {answers}")
+    lines.append(f"  files        {out}: " + ("model, README.md (card), loss_curve.png, report.json" if trained else "report.json"))
+    return "\n".join(lines)
 
 # %% ../nbs/10_cli.ipynb #055048e2
 def evaluate_model(model:str, # A model directory written by `run`, or a hub id

@@ -247,6 +247,16 @@ def test_run_mlm_command_lines_work_unchanged(tmp_path, family_dir, corpus):
     assert parse_run(["--output_dir", "x", "--dataset_config_name", "wikitext-2-raw-v1"])[1].dataset_config == "wikitext-2-raw-v1"
 
 
+def test_console_summary_for_people_and_json_for_scripts(tmp_path, family_dir, corpus, capsys):
+    "A run prints a short summary (scores before → after, fill-mask answers, files); --json prints report.json."
+    report = run(tmp_path/"people", family_dir("roberta"), corpus)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 + len(report["fill_mask"]) and lines[1].startswith("  perplexity   ") and " → " in lines[1]
+    assert f"  files        {tmp_path/'people'}: model, README.md" in lines[-1]
+    report = run(tmp_path/"scripts", family_dir("roberta"), corpus, "--json")
+    assert json.loads(capsys.readouterr().out) == report
+
+
 def test_small_stream_holds_out_a_share_that_fits(tmp_path, family_dir, corpus, capsys):
     """--streaming holds out the first 500 documents by default; a 120-document corpus gets 20% held out instead (with
     a notice), and a one-document corpus a one-line error before any training, never a traceback."""

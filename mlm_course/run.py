@@ -71,7 +71,7 @@ class DataArguments:
     replay: Optional[str] = _option(None, "General text mixed into training against forgetting (lesson 08): "
                                     "'general_english' (the text course-base learned from), a local file or a hub dataset id")
     replay_fraction: float = _option(0.75, "Share of the training blocks drawn from --replay (0.75: three general blocks "
-                                     "per domain block, which kept the main job's forgetting to 28% at +6% domain perplexity; lesson 08)")
+                                     "per domain block, which left 28%% of the main job's forgetting for +6%% domain perplexity; lesson 08)")
 
 # %% ../nbs/10_cli.ipynb #66f19c8c
 @dataclass

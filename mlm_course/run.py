@@ -132,6 +132,9 @@ def run_parser(model:str=COURSE_BASE, # The model whose preset gives the default
         p.add_argument(flag, dest=dest, help=what, **kind)
     p.set_defaults(**job_defaults(model, fp16))
     next(a for a in p._actions if a.dest == "output_dir").required = True
+    trainer = next(g for g in p._action_groups if g.title == "options")  # --help: ours first, then the Trainer's
+    trainer.title = "training (every TrainingArguments option of the 🤗 Trainer)"
+    p._action_groups.remove(trainer); p._action_groups.append(trainer)
     return p
 
 def parse_run(argv:list) -> tuple: # `mlm-course run`'s arguments, or one .json/.yaml file that holds them

@@ -176,6 +176,7 @@ def test_help_lists_the_subcommands_and_the_groups(capsys):
     with pytest.raises(SystemExit): main(["run", "--help"])
     out = capsys.readouterr().out
     assert all(g in out for g in ("model:", "data:", "output:", "--bf16", "--push-to-hub", "--strategy"))
+    assert out.index("\nmodel:") < out.index("\noutput:") < out.index("\ntraining (every TrainingArguments")  # ours first
 
 
 def test_resume_from_checkpoint_and_eval_alone(tmp_path, family_dir, corpus):

@@ -490,18 +490,28 @@ def evaluate_model(model:str, # A model directory written by `run`, or a hub id
                    seed:int=42, # Seed of the split and the masks
                    batch_size:int=32, # Blocks per forward pass
                    mask_draws:int=3, # Score on this many mask draws (seeds seed, seed + 1, ...): mean and *_std
+                   pseudo_perplexity:bool=False, # Also score pseudo-perplexity (every token masked in turn, lesson 06)
+                   pseudo_texts:int=50, # ... on this many validation documents, each cut to --block-size tokens
                   ) -> dict:
     "Perplexity and masked-token accuracy (top-1, top-3) of `model` on `dataset`'s validation split, deterministic masks."
-    from mlm_course.evaluation import evaluate_perplexity
+    from mlm_course.evaluation import evaluate_perplexity, pseudo_perplexity as score_pseudo
     from mlm_course.tokenizer import load_tokenizer
     from mlm_course.model import load_model
     data = DataArguments(dataset=dataset, text_column=text_column, block_size=block_size,
                          mlm_probability=mlm_probability, mask_draws=mask_draws)
     check_settings(ModelArguments(model), data)
+    if pseudo_texts < 1: raise ConfigError(f"--pseudo-texts must be positive, got {pseudo_texts}", "use e.g. 50")
     tokenizer = load_tokenizer(model)
-    _, masked = job_blocks({"validation": load_documents(data, seed)["validation"]}, tokenizer, data, seed)
-    return dict(model=model, dataset=dataset, n_eval_blocks=len(masked[0]),
-                **evaluate_perplexity(load_model(model, tokenizer=tokenizer), masked, batch_size, top_k=3))
+    validation = load_documents(data, seed)["validation"]
+    _, masked = job_blocks({"validation": validation}, tokenizer, data, seed)
+    net = load_model(model, tokenizer=tokenizer)
+    result = dict(model=model, dataset=dataset, n_eval_blocks=len(masked[0]),
+                  **evaluate_perplexity(net, masked, batch_size, top_k=3))
+    if pseudo_perplexity:
+        pseudo = score_pseudo(net, tokenizer, validation["text"][:pseudo_texts], batch_size, max_length=block_size)
+        result.update(pseudo_perplexity=pseudo["pseudo_perplexity"], pseudo_n_texts=min(pseudo_texts, len(validation)),
+                      pseudo_n_tokens=pseudo["n_tokens"])
+    return result
 
 def fill_mask_cli(model:str, # A model directory written by `run`, or a hub id
                   text:list, # One or more sentences, each holding the mask token (`<mask>` or `[MASK]`)

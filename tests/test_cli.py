@@ -93,6 +93,13 @@ def test_evaluate_and_fill_mask_subcommands(tiny_run):
     assert ev["perplexity_std"] == pytest.approx(report["perplexity_after_std"], rel=1e-3) and ev["n_draws"] == 3
     one = json.loads(mlm_course("evaluate", "--model", tiny_run, "--mask-draws", 1).stdout)
     assert one["perplexity_std"] == 0 and one["perplexity"] != pytest.approx(ev["perplexity"], rel=1e-6)
+    assert "pseudo_perplexity" not in one  # only when asked: every token masked in turn is slow
+    pseudo = json.loads(mlm_course("evaluate", "--model", tiny_run, "--mask-draws", 1, "--pseudo-perplexity",
+                                   "--pseudo-texts", 3).stdout)
+    assert pseudo["pseudo_n_texts"] == 3 and pseudo["pseudo_n_tokens"] > 3 and 1 < pseudo["pseudo_perplexity"] < 1000
+    assert pseudo["perplexity"] == pytest.approx(one["perplexity"], rel=1e-6)  # the usual score is unchanged
+    refused = mlm_course("evaluate", "--model", tiny_run, "--pseudo-perplexity", "--pseudo-texts", 0, check=False)
+    assert refused.returncode == 2 and "--pseudo-texts must be positive" in refused.stderr
     fm = json.loads(mlm_course("fill-mask", "--model", tiny_run, "--text", "Return the <mask> value.", "--top-k", 4).stdout)
     assert len(fm[0]["predictions"]) == 4
 

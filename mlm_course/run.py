@@ -110,8 +110,8 @@ def job_defaults(model:str=COURSE_BASE, # "course-base", "builtin", a hub id or 
     return {**TRAINER_SETTINGS, **TRAINING_PRESETS[preset], **precision_settings(fp16),
             "train_mlm_probability": 0.3 if preset == "builtin" else None,
             "average_tokens_across_devices": False,  # else transformers 5.24 logs DDP losses times the processes
-            "hub_strategy": "end",
-            "do_train": None, "do_eval": None}  # None: not given (TrainingArguments would turn do_eval on by itself)  # with --push-to-hub: one push of the finished model (the Trainer's default pushes every save)
+            "hub_strategy": "end",  # with --push-to-hub: one push of the finished model (the Trainer's default pushes every save)
+            "do_train": None, "do_eval": None}  # None: not given (TrainingArguments would turn do_eval on by itself)
 
 # %% ../nbs/10_cli.ipynb #5965bef5
 def run_parser(model:str=COURSE_BASE, # The model whose preset gives the defaults
@@ -140,8 +140,9 @@ def run_parser(model:str=COURSE_BASE, # The model whose preset gives the default
 def parse_run(argv:list) -> tuple: # `mlm-course run`'s arguments, or one .json/.yaml file that holds them
     "The settings of `mlm-course run ARGV` (model, data, output, training), with the model's preset as defaults."
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")): argv = config_argv(argv[0])
-    check_options(run_parser(), argv)
-    first = run_parser().parse_args(argv)
+    parser = run_parser()  # the default preset's: enough to check the options and learn --model
+    check_options(parser, argv)
+    first = parser.parse_args(argv)
     return run_parser(first.model, bool(first.fp16)).parse_args_into_dataclasses(argv)
 
 def job_settings(**settings) -> tuple:

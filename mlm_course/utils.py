@@ -44,7 +44,7 @@ def check_options(parser, # An `argparse`/`HfArgumentParser` parser
         name = arg.split("=", 1)[0]
         if name.startswith("--") and name not in known:
             close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-            raise ConfigError(f"{parser.prog}: unknown option {name}",
+            raise ConfigError(f"unknown option {name}",  # the command's name is printed before it
                               f"use {' or '.join(close)}" if close else f"see `{parser.prog} --help`")
 
 # %% ../nbs/utils.ipynb #7b9cdea9

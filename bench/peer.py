@@ -31,10 +31,18 @@ def _attention(model, settings:dict) -> dict:
     model.set_attn_implementation(settings["attn_implementation"])
     return {k: v for k, v in settings.items() if k != "attn_implementation"}
 
+class SeededLikeOurs(DataCollatorForLanguageModeling):
+    """`DataCollatorForLanguageModeling` drawing each batch's masks from a generator seeded as ours seeds it (the seed,
+    epoch 0, the batch's tokens; `EpochMaskCollator`), so both sides train on the same masks."""
+    def torch_mask_tokens(self, inputs, special_tokens_mask=None, offset_mapping=None):
+        from mlm_course.masking import block_seed
+        self.generator = torch.Generator().manual_seed(block_seed(inputs, 42, 0))
+        return super().torch_mask_tokens(inputs, special_tokens_mask, offset_mapping)
+
 def peer_trainer(model, tokenizer, train, held_out, settings:dict) -> Trainer:
     "The ecosystem's way: `Trainer` (full-vocabulary logits) and `DataCollatorForLanguageModeling`."
     args = TrainingArguments(**_attention(model, settings))
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)  # torch's global generator, like ours
+    collator = SeededLikeOurs(tokenizer, mlm_probability=0.15)  # the parent's draws, from our seeds
     return record_losses(Trainer(model=model, args=args, train_dataset=train, eval_dataset=held_out,
                                  data_collator=collator, processing_class=tokenizer))
 
@@ -54,7 +62,7 @@ def train_steps(side:str, initial, tokenizer, train, settings:dict, warmup_steps
     return dict(seconds=steps[fastest], steps_s=steps, losses=trainer.losses, scored=trainer.scored[warmup_steps + fastest])
 
 def evaluate(side:str, initial, tokenizer, held_out, settings:dict) -> dict:
-    "`Trainer.evaluate` on the held-out blocks (masked by each side's collator: same global generator, same seed)."
+    "`Trainer.evaluate` on the held-out blocks (masked by each side's collator, from the same seeds)."
     trainer = MAKE[side](initial, tokenizer, None, held_out, settings)
     seconds, metrics = timed(trainer.evaluate)
     return dict(seconds=seconds, loss=metrics["eval_loss"])

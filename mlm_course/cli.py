@@ -19,13 +19,17 @@ __all__ = ['COMMANDS', 'function_arguments', 'main']
 COMMANDS = {"run": "adapt a model to a corpus and report before/after (default: course-base on Python's docs)",
             "pretrain": "pre-train a small RoBERTa and its tokenizer on general English (how course-base was made)",
             "evaluate": "perplexity and masked-token accuracy of a model on a dataset's validation split",
-            "fill-mask": "a model's top answers for sentences with a <mask>"}
+            "fill-mask": "a model's top answers for sentences with a <mask>",
+            "downstream": "random init vs a model vs the model adapted to the texts, fine-tuned on a labelled file (lesson 13)"}
 
 def _command_function(name:str):
     "The library function behind subcommand `name` (`pretrain` is imported only when used)."
     if name == "pretrain":
         from mlm_course.pretraining import pretrain
         return pretrain
+    if name == "downstream":
+        from mlm_course.downstream import downstream_cli
+        return downstream_cli
     return {"run": run_job, "evaluate": evaluate_model, "fill-mask": fill_mask_cli}[name]
 
 # %% ../nbs/entry_point.ipynb #b0bbeac5

@@ -7,7 +7,7 @@ Docs: https://mlm-course.github.io/mlm_course/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #48cd32ba
 from __future__ import annotations
-import importlib, inspect, json, subprocess, sys, tempfile, warnings
+import glob, importlib, inspect, json, subprocess, sys, tempfile, warnings
 from pathlib import Path
 from datasets import Dataset, DatasetDict, IterableDataset, List, Value, concatenate_datasets, load_dataset
 from typing import Callable
@@ -190,9 +190,23 @@ def _with_text(ds:Dataset, text_column:str|None, text_fn) -> Dataset:
 
 # %% ../nbs/01_data.ipynb #8d3bf602
 def _is_local(source:str) -> bool:
-    "Whether `source` names a local file rather than a hub dataset id."
+    "Whether `source` names a local file, folder or glob rather than a hub dataset id."
     path = Path(source).expanduser()
     return path.exists() or file_builder(path) is not None or source.startswith((".", "/", "~"))
+
+def _local_splits(source:str) -> DatasetDict:
+    "A local file (its `train` split), a glob of files (`train`) or a folder (splits named by its files, as on the hub)."
+    path = Path(source).expanduser()
+    if not (path.is_dir() or any(c in source for c in "*?[")): return DatasetDict(train=_read_local(path))
+    files = [p for p in (path.rglob("*") if path.is_dir() else map(Path, glob.glob(str(path)))) if p.is_file()]
+    builders = {file_builder(p) for p in files if not p.name.startswith(".")} - {None}
+    if len(builders) != 1:
+        found = f"files of {len(builders)} types ({', '.join(sorted(builders))})" if builders else "no readable file"
+        raise DataError(f"'{source}' holds {found}", f"keep one type of file ({', '.join(FILE_BUILDERS)}) per corpus")
+    try: return load_dataset(str(path)) if path.is_dir() else load_dataset(builders.pop(), data_files=str(path))
+    except Exception as e:
+        raise DataError(f"Could not read '{source}' ({type(e).__name__}: {str(e).splitlines()[0][:150]})",
+                        "check that every file is well formed (load them one by one to find the bad one)") from e
 
 # %% ../nbs/01_data.ipynb #a81a6dbb
 def load_corpus(source:str="builtin", # "builtin", "eli5_category", "general_english", a local file or a hub dataset id
@@ -204,10 +218,12 @@ def load_corpus(source:str="builtin", # "builtin", "eli5_category", "general_eng
                                                # download; a hub id: passed on to `load_dataset`
                 name:str|None=None, # Configuration of a hub dataset
                 validation:str|None=None, # A local file to use as the validation split, instead of holding out
+                train_split:str="train", # The source's split to train on
+                validation_split:str="validation", # The source's held-out split, used as is where it has one
                ) -> DatasetDict:
     "Any corpus as a `DatasetDict` with `train` and `validation` splits of non-blank `text`."
     if validation is not None:  # two files: nothing to split
-        train = load_corpus(source, text_column, text_fn, test_size, seed, data_files, name)
+        train = load_corpus(source, text_column, text_fn, test_size, seed, data_files, name, None, train_split)
         held = _with_text(_read_local(Path(validation).expanduser()), text_column, text_fn)
         return DatasetDict(train=concatenate_datasets([train["train"], train["validation"]]), validation=held)
     if source == "builtin": return builtin_corpus(seed=seed)
@@ -218,14 +234,20 @@ def load_corpus(source:str="builtin", # "builtin", "eli5_category", "general_eng
     if _is_local(source):
         if data_files is not None:
             raise ConfigError("data_files is only for a hub dataset or eli5_category", "pass the local file as source")
-        ds = _read_local(Path(source).expanduser())
+        splits = _local_splits(source)
     else:
-        try: ds = load_dataset(source, name, data_files=data_files, split="train")
+        try: splits = load_dataset(source, name, data_files=data_files)
         except Exception as e:
             raise DataError(f"Could not load the hub dataset '{source}' ({type(e).__name__})",
                             "check the id and your connection, or pass a local file") from e
+    if train_split not in splits:
+        raise DataError(f"'{source}' has no split {train_split!r} (splits: {', '.join(splits)})",
+                        "pass --train-split-name with one of those")
+    ds = splits[train_split]
     if len(ds) == 0: raise DataError(f"The dataset '{source}' is empty", "pass a dataset with at least one text")
     ds = _with_text(ds, text_column, text_fn)
+    if validation_split in splits and validation_split != train_split:  # the source's own held-out documents
+        return DatasetDict(train=ds, validation=_with_text(splits[validation_split], text_column, text_fn))
     if len(ds) < 2: raise DataError(f"The dataset '{source}' has a single text", "add text so it can be split")
     split = ds.train_test_split(test_size=test_size, seed=seed)
     return DatasetDict(train=split["train"], validation=split["test"])
@@ -242,6 +264,7 @@ def stream_corpus(source:str, # A local .txt/.jsonl/.json/.csv/.parquet file or 
     builder = file_builder(source)
     if builder:
         stream = load_dataset(builder, data_files=str(source), split="train", streaming=True, **_READ_CHUNK.get(builder, {}))
+    elif Path(source).is_dir(): stream = load_dataset(str(source), split=split, streaming=True)
     elif Path(source).exists():
         raise DataError(f"Cannot stream '{source}': unknown file type", f"use one of {sorted(FILE_BUILDERS)}")
     else: stream = load_dataset(source, name, split=split, streaming=True)

@@ -23,7 +23,7 @@ from .utils import ConfigError, DataError, atomic_write_json, resolve_model_name
 # %% auto #0
 __all__ = ['PUBMEDQA', 'DECISIONS', 'RANDOM', 'FINE_TUNING', 'load_pubmedqa', 'label_by_mesh', 'check_labelled', 'split_labelled',
            'classification_scores', 'classifier', 'fine_tune_classifier', 'compare_starts', 'adapt_to_task',
-           'plot_starts', 'downstream_study']
+           'plot_starts', 'downstream_study', 'downstream_cli']
 
 # %% ../nbs/13_downstream.ipynb #8201e2bd
 PUBMEDQA = ("qiaojin/PubMedQA", "pqa_labeled")  # the hub's expert-labelled PubMedQA (one split, "train")
@@ -289,3 +289,31 @@ def downstream_study(task:DatasetDict, # `train` and `test` (labelled), optional
                   results=results)
     atomic_write_json(output_dir/"report.json", report)
     return report
+
+# %% ../nbs/13_downstream.ipynb #694f9484
+def downstream_cli(data:str, # A labelled file (.jsonl, .json, .csv or .parquet) with a text and a label column
+                   output_dir:str, # Where the adapted model and report.json go
+                   base:str="course-base", # The pretrained model: "course-base", a hub id or a folder
+                   text_column:str="text", # The column holding the texts
+                   label_column:str="label", # The column holding the labels (names or class ids)
+                   n_train:int=64, # Labelled examples for fine-tuning (stratified)
+                   n_test:int=200, # Examples held out for scoring; every other text is used for the adaptation
+                   adapt_steps:int=100, # Task-adaptive pre-training steps
+                   seeds:list|None=None, # Fine-tuning seeds (default: 0 1 2)
+                   num_train_epochs:float=3, # Fine-tuning epochs per run
+                   overwrite:bool=False, # Replace the results of a previous study in output_dir
+                  ) -> dict:
+    "`mlm-course downstream`: this lesson's study on a labelled file; random init vs `base` vs `base` + adaptation."
+    from mlm_course.data import _read_local
+    from mlm_course.utils import prepare_output_dir
+    ds = _read_local(Path(data).expanduser())
+    for column, role in ((text_column, "text"), (label_column, "label")):
+        if column not in ds.column_names:
+            raise DataError(f"'{data}' has no column {column!r} (columns: {', '.join(ds.column_names)})",
+                            f"pass --{role}-column with one of those")
+    ds = ds.select_columns([text_column, label_column]).rename_columns({text_column: "text", label_column: "label"})
+    if not isinstance(ds.features["label"], ClassLabel): ds = ds.class_encode_column("label")
+    task = split_labelled(ds, n_train, n_test)
+    out = prepare_output_dir(output_dir, overwrite, resume=False)
+    return downstream_study(task, out, base, adapt_steps=adapt_steps, seeds=tuple(int(s) for s in seeds or (0, 1, 2)),
+                            num_train_epochs=num_train_epochs)

@@ -221,10 +221,12 @@ def masking_stats(collator, # A masking collator, e.g. `mlm_collator(tokenizer)`
 # %% ../nbs/03_masking.ipynb #2f71a401
 def block_seed(input_ids, # One block's token ids
                seed:int, # The evaluation seed
+               epoch:int|None=None, # A training epoch (lesson 05): another mask each epoch; None for evaluation
               ) -> int:
     "A 63-bit seed derived from `seed` and the block's contents, so a block gets the same mask wherever it sits."
     data = torch.as_tensor(input_ids, dtype=torch.int64).numpy().tobytes()
-    digest = hashlib.blake2b(data, digest_size=8, key=str(int(seed)).encode()).digest()
+    key = str(int(seed)) if epoch is None else f"{int(seed)}/{int(epoch)}"
+    digest = hashlib.blake2b(data, digest_size=8, key=key.encode()).digest()
     return int.from_bytes(digest, "little") >> 1
 
 def fixed_eval_masks(blocks:Dataset, # Blocks with `input_ids` (and usually `attention_mask`)

@@ -7,6 +7,7 @@ Docs: https://mlm-course.github.io/mlm_course/model.html.md"""
 
 # %% ../nbs/04_model.ipynb #edebd1a1
 from __future__ import annotations
+import sys
 from functools import lru_cache
 from pathlib import Path
 import torch
@@ -19,38 +20,46 @@ from .utils import ConfigError, ModelError, atomic_dir, resolve_model_name
 __all__ = ['load_model', 'count_parameters', 'flops_per_token', 'plot_parameters_and_compute', 'NO_DROPOUT', 'TINY_FAMILIES', 'small_mlm_config', 'tiny_model_dir']
 
 # %% ../nbs/04_model.ipynb #6f975173
-def _check_model_dir(path:Path):
-    "Raise `ModelError` if the local directory `path` cannot hold a safetensors checkpoint."
+def _weights_format(path:Path) -> str:
+    "'safetensors' or 'bin' for the local model directory `path`; `ModelError` if it has no config or no weights."
     if not (path/"config.json").exists():
         raise ModelError(f"'{path}' has no config.json, so it is not a model directory",
                          "point --model to a directory written by save_pretrained, or use a hub id")
-    if not list(path.glob("*.safetensors")):
-        found = ", ".join(sorted(p.name for p in path.glob("*.bin"))) or "none"
-        raise ModelError(f"'{path}' has no .safetensors weights (pickle weights found: {found})",
-                         "re-save the model with save_pretrained(), which writes safetensors")
+    if list(path.glob("*.safetensors")): return "safetensors"
+    if list(path.glob("pytorch_model*.bin")): return "bin"
+    raise ModelError(f"'{path}' has no weights (no .safetensors or pytorch_model.bin file)",
+                     "point --model to a directory written by save_pretrained")
 
 def load_model(name_or_path:str="builtin", # "course-base" (the course's pretrained model), "builtin" (a new small
                                            # model, from scratch), a hub id or a local directory
                tokenizer:PreTrainedTokenizerBase=None, # Tokenizer (needed for "builtin": sets vocab and special ids)
                trust_remote_code:bool=False, # Run the checkpoint's own Python code? Only for sources you trust
+               revision:str|None=None, # A hub branch, tag or commit (run_mlm's `--model_revision`)
+               cache_dir:str|None=None, # Where hub downloads are kept (run_mlm's `--cache_dir`)
+               dtype:str|None=None, # "auto", "bfloat16", "float16" or "float32" (run_mlm's `--torch_dtype`)
+               attn_implementation:str|None=None, # "eager", "sdpa", ... (None: the model's default)
                **config_overrides, # Passed to `small_mlm_config` for "builtin"
               ) -> PreTrainedModel:
-    "A masked-language model: a fresh small RoBERTa for 'builtin', else `AutoModelForMaskedLM` from safetensors."
+    "A masked-language model: a fresh small RoBERTa for 'builtin', else `AutoModelForMaskedLM`, safetensors first."
     if name_or_path in (None, "builtin"):
         if tokenizer is None: raise ModelError("The builtin model needs a tokenizer", "pass tokenizer=...")
         return RobertaForMaskedLM(small_mlm_config(tokenizer, **config_overrides))
     name_or_path = resolve_model_name(name_or_path)
     path = Path(name_or_path)
-    if path.exists(): _check_model_dir(path)
-    elif str(name_or_path).startswith((".", "/", "~")):
+    weights = _weights_format(path) if path.exists() else None  # a hub id: safetensors where the repository has them
+    if weights is None and str(name_or_path).startswith((".", "/", "~")):
         raise ModelError(f"The model directory '{name_or_path}' does not exist", "check the path")
+    if weights == "bin": print(f"mlm_course: '{path}' has pickle weights (pytorch_model.bin) and no safetensors; "
+                               "reading them with PyTorch's weights-only loader", file=sys.stderr)
+    hub = {k: v for k, v in dict(revision=revision, cache_dir=cache_dir, attn_implementation=attn_implementation,
+           dtype=dtype if dtype in (None, "auto") else getattr(torch, dtype)).items() if v is not None}
     try:
-        return AutoModelForMaskedLM.from_pretrained(str(name_or_path), use_safetensors=True,
-                                                    trust_remote_code=trust_remote_code)
+        return AutoModelForMaskedLM.from_pretrained(str(name_or_path), use_safetensors=weights and weights != "bin",
+                                                    weights_only=True, trust_remote_code=trust_remote_code, **hub)
     except Exception as e:  # OSError, ValueError, safetensors' SafetensorError for a truncated file, ...
         raise ModelError(f"Could not load a masked-language model from '{name_or_path}' ({type(e).__name__}: "
                          f"{str(e).splitlines()[0][:200]})",
-                         "check the hub id or directory; offline, use a local directory with safetensors weights") from e
+                         "check the hub id or directory; offline, use a local directory with the model's files") from e
 
 # %% ../nbs/04_model.ipynb #d510e07f
 def count_parameters(model:PreTrainedModel) -> dict:

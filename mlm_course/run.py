@@ -34,6 +34,12 @@ class ModelArguments:
                                      "is known, else the dense loss; lesson 15)", nargs="?", const=True)
     config_overrides: Optional[str] = _option(None, "'builtin' only: config settings, e.g. 'num_hidden_layers=2,hidden_size=64'")
     trust_remote_code: bool = _option(False, "Run Python code shipped with a hub model (only for sources you trust)")
+    tokenizer: Optional[str] = _option(None, "A tokenizer other than the model's own: hub id or directory (its added "
+                                       "tokens get new embedding rows)", aliases=["--tokenizer_name"])
+    model_revision: Optional[str] = _option(None, "Hub branch, tag or commit of the model and tokenizer")
+    cache_dir: Optional[str] = _option(None, "Where hub downloads are kept")
+    torch_dtype: Optional[Literal["auto", "bfloat16", "float16", "float32"]] = _option(None, "Load the weights in this dtype")
+    attn_implementation: Optional[str] = _option(None, "Attention kernel, e.g. 'eager' or 'sdpa' (default: the model's)")
 
 # %% ../nbs/10_cli.ipynb #6edd4d3a
 @dataclass
@@ -45,6 +51,8 @@ class DataArguments:
     dataset_config: Optional[str] = _option(None, "Configuration name of a hub dataset", aliases=["--dataset_config_name"])
     train_file: Optional[str] = _option(None, "A local file of training text (instead of --dataset)")
     validation_file: Optional[str] = _option(None, "A local file of evaluation text (instead of a held-out share)")
+    train_split_name: str = _option("train", "The dataset's split to train on (a hub dataset, or a folder of split files)")
+    validation_split_name: str = _option("validation", "The dataset's own held-out split, used as is where it exists")
     validation_split_percentage: int = _option(20, "Percent of the documents held out for evaluation without "
                                                "--validation-file (the built-in corpus keeps its own 10%%)")
     text_column: Optional[str] = _option(None, "Column holding the text (default: 'text', or the dataset's known layout)")
@@ -71,7 +79,7 @@ class DataArguments:
     replay: Optional[str] = _option(None, "General text mixed into training against forgetting (lesson 08): "
                                     "'general_english' (the text course-base learned from), a local file or a hub dataset id")
     replay_fraction: float = _option(0.75, "Share of the training blocks drawn from --replay (0.75: three general blocks "
-                                     "per domain block, which left 28%% of the main job's forgetting for +6%% domain perplexity; lesson 08)")
+                                     "per domain block, which left 26%% of the main job's forgetting for +4%% domain perplexity; lesson 08)")
 
 # %% ../nbs/10_cli.ipynb #66f19c8c
 @dataclass
@@ -142,6 +150,13 @@ def parse_run(argv:list) -> tuple: # `mlm-course run`'s arguments, or one .json/
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")): argv = config_argv(argv[0])
     parser = run_parser()  # the default preset's: enough to check the options and learn --model
     check_options(parser, argv)
+    given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
+    import importlib.util
+    if "deepspeed" in given and importlib.util.find_spec("deepspeed") is None:  # TrainingArguments would raise deep down
+        raise ConfigError("--deepspeed needs the deepspeed package, which is not installed",
+                          "pip install deepspeed, or shard with --fsdp 'full_shard auto_wrap' (tested with torchrun)")
+    for kind in ("save", "eval"):  # run_mlm.py's --save_steps 500 alone saves per step; the course's default is per epoch
+        if f"{kind}_steps" in given and f"{kind}_strategy" not in given: argv = [*argv, f"--{kind}_strategy", "steps"]
     first = parser.parse_args(argv)
     return run_parser(first.model, bool(first.fp16)).parse_args_into_dataclasses(argv)
 
@@ -199,6 +214,10 @@ def check_settings(model:ModelArguments, # The model settings
         (not (data.streaming and data.static_masking), "--static-masking needs a stored corpus", "drop --streaming"),
         (not model.config_overrides or model.model == "builtin", "--config-overrides only builds the builtin model",
          "drop it, or pass --model builtin"),
+        (model.model != "builtin" or not any((model.tokenizer, model.model_revision, model.cache_dir, model.torch_dtype,
+                                              model.attn_implementation)),
+         "--tokenizer-name, --model-revision, --cache-dir, --torch-dtype and --attn-implementation load a pretrained "
+         "model; the builtin model is built from scratch", "drop them, or pass --model"),
         (not data.general_eval or Path(data.general_eval).exists(), f"--general-eval '{data.general_eval}' does not exist",
          "pass a wiki.test.raw file or its folder"),
         (0 < data.replay_fraction < 1, f"--replay-fraction must be between 0 and 1 (exclusive), got {data.replay_fraction}",
@@ -226,7 +245,9 @@ def check_settings(model:ModelArguments, # The model settings
         (output is None or not output.early_stopping_patience or args.load_best_model_at_end,
          "--early-stopping-patience needs --load-best-model-at-end", "add --load-best-model-at-end"),
         (args.hub_token is None, "--hub-token would be stored with the settings",
-         "log in with `hf auth login` or set HF_TOKEN instead")]
+         "log in with `hf auth login` or set HF_TOKEN instead"),
+        (not (args.dataloader_persistent_workers and args.dataloader_num_workers > 0), "--dataloader-persistent-workers "
+         "would keep the first epoch's masks in every epoch (the masks are seeded per epoch, lesson 05)", "drop it")]
     for ok, problem, fix in rules:
         if not ok: raise ConfigError(problem, fix)
 
@@ -236,7 +257,7 @@ def load_documents(data:DataArguments, # The data settings
                   ) -> dict:
     "The job's documents: `train`, `validation` and with --replay `replay` (with --streaming: streams, but `validation`)."
     from datasets import Dataset
-    from mlm_course.data import load_corpus, stream_corpus
+    from mlm_course.data import file_builder, load_corpus, stream_corpus
     from mlm_course.utils import general_english_file
     replay = {}  # read first: a source that cannot be read stops the run before the domain is touched
     if data.replay:
@@ -245,11 +266,18 @@ def load_documents(data:DataArguments, # The data settings
     source = data.train_file or data.dataset
     if not data.streaming:
         return {**load_corpus(source, text_column=data.text_column, test_size=data.validation_split_percentage/100,
-                              seed=seed, name=data.dataset_config, validation=data.validation_file), **replay}
-    stream = stream_corpus(source, text_column=data.text_column or "text", name=data.dataset_config)
+                              seed=seed, name=data.dataset_config, validation=data.validation_file,
+                              train_split=data.train_split_name, validation_split=data.validation_split_name), **replay}
+    stream = stream_corpus(source, text_column=data.text_column or "text", split=data.train_split_name,
+                           name=data.dataset_config)
     if data.validation_file:
         held_out = stream_corpus(data.validation_file, text_column=data.text_column or "text")
         return dict(train=stream, validation=Dataset.from_list(list(held_out)), **replay)
+    try: own = None if file_builder(source) else stream_corpus(source, data.text_column or "text",  # a hub id, a folder
+                                                               data.validation_split_name, data.dataset_config)
+    except ValueError: own = None  # no such split: hold out the start of the stream
+    if own is not None:
+        return dict(train=stream, validation=Dataset.from_list(list(own.take(data.max_eval_samples or 500))), **replay)
     train, validation = stream_split(stream, data.max_eval_samples or 500, data.validation_split_percentage)
     return dict(train=train, validation=validation, **replay)
 
@@ -326,13 +354,20 @@ def job_model(model:ModelArguments, # The model settings
               train_blocks=None, # Stored training blocks: the builtin model's warm start reads them
              ):
     "The model to adapt: a pretrained one, or the builtin model from scratch (no dropout, warm-started; lesson 17)."
+    import sys
     from datasets import Dataset
     from mlm_course.model import NO_DROPOUT, load_model
     from mlm_course.warm_start import warm_start
     builtin = model.model == "builtin"
+    hub = dict(revision=model.model_revision, cache_dir=model.cache_dir, dtype=model.torch_dtype,
+               attn_implementation=model.attn_implementation)
     net = load_model(model.model, tokenizer=tokenizer, trust_remote_code=model.trust_remote_code,
-                     **({**NO_DROPOUT, **_config_overrides(model.config_overrides)} if builtin else {}))
+                     **({**NO_DROPOUT, **_config_overrides(model.config_overrides)} if builtin else hub))
     if builtin and isinstance(train_blocks, Dataset): warm_start(net, train_blocks["input_ids"])
+    if len(tokenizer) > (rows := net.get_input_embeddings().num_embeddings):  # added tokens, as run_mlm.py resizes
+        print(f"mlm_course: the tokenizer has {len(tokenizer):,} tokens, the model's embeddings {rows:,} rows: adding "
+              f"{len(tokenizer) - rows:,} rows (started at the mean embedding)", file=sys.stderr)
+        net.resize_token_embeddings(len(tokenizer))
     return net
 
 # %% ../nbs/10_cli.ipynb #9560b2b7
@@ -385,7 +420,8 @@ def job_inputs(model:ModelArguments, # The model settings
     from mlm_course.masking import fixed_eval_masks
     docs = load_documents(data, seed)
     builtin_texts = None if data.streaming else docs["train"]["text"]
-    tokenizer = offline_tokenizer(texts=builtin_texts) if model.model == "builtin" else load_tokenizer(model.model)
+    tokenizer = offline_tokenizer(texts=builtin_texts) if model.model == "builtin" else \
+        load_tokenizer(model.tokenizer or model.model, revision=model.model_revision, cache_dir=model.cache_dir)
     train_blocks, eval_masked = job_blocks(docs, tokenizer, data, seed)
     train_blocks, n_replay = add_replay(train_blocks, docs, tokenizer, data, seed)
     net = job_model(model, tokenizer, train_blocks)  # before static masking: the warm start reads the real tokens
@@ -417,11 +453,37 @@ def evaluation_report(out:Path, model:ModelArguments, data:DataArguments, # Outp
     atomic_write_json(Path(out)/"report.json", report)
     return report
 
+# %% ../nbs/10_cli.ipynb #e253a4ad
+def _line_progress():
+    "A `TrainerCallback` for a log file (stderr not a terminal): one plain line per tenth of training and per evaluation."
+    import sys, time
+    from transformers import TrainerCallback
+    class LineProgress(TrainerCallback):
+        shown, first, loss = 0, None, None  # the first line at 10%
+        def _say(self, state, text):
+            if state.is_world_process_zero: print(f"mlm_course: {text}", file=sys.stderr, flush=True)
+        def on_train_begin(self, args, state, control, **kw):
+            self.start = time.time(); self._say(state, f"training {state.max_steps:,} steps")
+        def on_log(self, args, state, control, logs=None, **kw): self.loss = (logs or {}).get("loss", self.loss)
+        def on_step_end(self, args, state, control, **kw):
+            if self.first is None: self.first = state.global_step - 1  # a resumed run starts past 0
+            tenth = 10 * state.global_step // max(state.max_steps, 1)
+            if tenth <= self.shown: return
+            self.shown, spent = tenth, time.time() - self.start
+            left = spent / max(state.global_step - self.first, 1) * (state.max_steps - state.global_step)
+            loss = f", loss {self.loss:.3f}" if self.loss is not None else ""
+            self._say(state, f"training {10 * tenth:3d}% ({state.global_step:,}/{state.max_steps:,} steps, {spent:.0f} s, "
+                             f"~{left:.0f} s left{loss})")
+        def on_evaluate(self, args, state, control, metrics=None, **kw):
+            self._say(state, f"evaluation at step {state.global_step:,}: loss {(metrics or {}).get('eval_loss', float('nan')):.4f}")
+    return LineProgress()
+
 # %% ../nbs/10_cli.ipynb #8b15dd55
 def run_settings(model:ModelArguments, data:DataArguments, output:OutputArguments, args, # The settings
                  command:str=None, # The command line, for the model card
                 ) -> dict|None:
     "The job, step by step: documents → blocks → model → score → train → score → fill-mask → report (None off rank 0)."
+    import sys
     from accelerate import PartialState
     from transformers import set_seed
     from mlm_course.adaptation import general_eval_sets
@@ -433,13 +495,18 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
     state = PartialState(cpu=args.use_cpu)  # under torchrun / accelerate launch: one process per device
     with state.main_process_first():  # the other processes wait until rank 0 has checked and prepared the folder
         out = prepare_output_dir(args.output_dir, output.overwrite, output.resume or bool(args.resume_from_checkpoint)) if state.is_main_process else Path(args.output_dir)
-    if output.quiet: quiet_libraries(); args.disable_tqdm = True
+    in_log = not output.quiet and not sys.stderr.isatty()  # a log file: plain lines, not bars drawn with control codes
+    if output.quiet or in_log: quiet_libraries(); args.disable_tqdm = True
     set_seed(args.seed)
     tokenizer, net, train_blocks, eval_masked, n_replay = job_inputs(model, data, args.seed)
     general = general_eval_sets(tokenizer, data.general_eval, ("test",), args.seed, data.block_size)["wikitext2_test"] \
               if data.general_eval else None
     texts = [t.replace("<mask>", tokenizer.mask_token) for t in
              output.fill_mask or FILL_MASK_EXAMPLES.get(data.dataset, FILL_MASK_EXAMPLES["builtin"])]
+    def say(text): # a phase's line in a log file
+        if in_log and state.is_main_process: print(f"mlm_course: {text}", file=sys.stderr, flush=True)
+    say(f"{len(train_blocks):,} training blocks" if hasattr(train_blocks, "__len__") else "streamed training blocks")
+    say(f"scoring the model before training ({len(eval_masked[0]):,} evaluation blocks x {len(eval_masked)} mask draws)")
     scores, fills_before = _job_scores(net, eval_masked, general, "before"), fill_mask(net, tokenizer, texts)
     if args.do_eval and not args.do_train:  # run_mlm.py's --do_eval alone: score the model as it is, no training
         return evaluation_report(out, model, data, scores, zip(texts, fills_before), command) if state.is_main_process else None
@@ -447,11 +514,13 @@ def run_settings(model:ModelArguments, data:DataArguments, output:OutputArgument
     push, args.push_to_hub, args.output_dir = args.push_to_hub, False, str(out/"checkpoints")  # we push the result
     trainer = make_trainer(net, tokenizer, train_blocks, eval_masked[0], args, sparse=sparse, documents=data.documents,
                            mlm_probability=data.train_mlm_probability or data.mlm_probability, whole_word=data.whole_word)
-    if output.quiet: quiet_trainer(trainer)
+    if output.quiet or in_log: quiet_trainer(trainer)
+    if in_log: trainer.add_callback(_line_progress())
     if push and state.is_main_process: prepare_repo(args); trainer.add_callback(CheckpointPusher(args))  # lesson 20
     if output.early_stopping_patience: trainer.add_callback(EarlyStoppingCallback(output.early_stopping_patience))
     resume = args.resume_from_checkpoint or (last_checkpoint(out/"checkpoints") if output.resume else None)
     train_out = trainer.train(resume_from_checkpoint=resume)
+    say("scoring the trained model")
     scores.update(_job_scores(trainer.model, eval_masked, general, "after"))
     trainer.save_model(str(out))  # the Trainer saves on rank 0 only
     if not state.is_main_process: return None  # rank 0 writes the tokenizer, the figure and the report
@@ -546,6 +615,30 @@ OPTION_HANDLING = {  # option: (what the job does with it, the test that shows i
                            "test_run_options.py::test_private_repo_branch_and_checkpoint_pushes_as_asked"),
     "hub_token": ("refused: it would be stored with the settings; log in or set HF_TOKEN",
                   "test_run_options.py::test_bad_options_fail_in_one_line_before_any_work"),
+    "dataloader_persistent_workers": ("refused with --dataloader-num-workers: a kept worker would not see the epoch",
+                                      "test_run_options.py::test_bad_options_fail_in_one_line_before_any_work"),
+    "tokenizer_name, model_revision, cache_dir, torch_dtype, attn_implementation": (
+        "passed to from_pretrained (lesson 04); added tokens resize the embeddings; with --model builtin: refused",
+        "test_run_options.py::test_run_mlm_model_options"),
+    "train_split_name, validation_split_name": ("the source's own validation split is used as is (a hub dataset's, "
+        "a folder's); without one, --validation-split-percentage is held out", "test_run_options.py::test_run_mlm_data_sources"),
     "report_to": ("reaches the Trainer (the course's default: tensorboard)",
                   "test_run_options.py::test_options_reach_the_trainer_unchanged"),
+    "save_steps / eval_steps": ("given without --save-strategy / --eval-strategy, they switch it to steps (the course's "
+                                "default is per epoch, run_mlm.py's per step)", "test_run_options.py::test_the_trainer_receives_the_options_as_given"),
+    "save_strategy, eval_strategy, logging_steps, weight_decay, save_total_limit, report_to": (
+        "the course's defaults (per epoch, 10, 0.01, 2, tensorboard; lesson 05) until given; then as given",
+        "test_run_options.py::test_the_trainer_receives_the_options_as_given"),
+    "prediction_loss_only": ("always on: the Trainer's evaluation computes the loss only; the scores come from lesson "
+                             "06's evaluate_perplexity", "test_run_options.py::test_the_trainer_receives_the_options_as_given"),
+    "bf16 / fp16 / use_cpu": ("bf16 by default where the hardware multiplies it natively (lesson 05), else as given",
+                              "test_run_options.py::test_the_trainer_receives_the_options_as_given"),
+    "average_tokens_across_devices": ("off by default (on, transformers 5.24 logs DDP losses times the processes); as given",
+                                      "test_distributed.py::test_two_processes_learn_what_one_process_learns"),
+    "fsdp": ("the Trainer's FSDP under torchrun; scores and fill-mask see the full weights",
+             "test_distributed.py::test_fsdp_learns_what_one_process_learns_and_scores_the_full_model"),
+    "deepspeed": ("the Trainer's, when the deepspeed package is installed; else refused in one line",
+                  "test_distributed.py::test_deepspeed_is_refused_unless_installed"),
+    "disable_tqdm": ("as given; --quiet and a log file (stderr not a terminal) turn the bars off",
+                     "test_cli.py::test_a_log_file_gets_plain_progress_lines"),
 }

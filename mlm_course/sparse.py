@@ -18,17 +18,20 @@ from .utils import ModelError
 __all__ = ['sparse_supported', 'mlm_head', 'last_layer_at', 'hidden_at', 'masked_logits', 'sparse_mlm_loss', 'SparseMLMTrainer']
 
 # %% ../nbs/15_sparse_prediction.ipynb #d7f47c3c
-def sparse_supported(model:PreTrainedModel) -> bool: # A masked-language model
-    "Does `mlm_head` know the model's LM head: RoBERTa's `lm_head`, BERT's `cls` or DistilBERT's `vocab_projector`?"
-    return any(hasattr(model, name) for name in ("lm_head", "cls", "vocab_projector"))
+def _is_modernbert(model:PreTrainedModel) -> bool: return getattr(model.config, "model_type", None) == "modernbert"
 
-def mlm_head(model:PreTrainedModel): # A RoBERTa, BERT or DistilBERT masked-language model
+def sparse_supported(model:PreTrainedModel) -> bool: # A masked-language model
+    "Does `mlm_head` know the model's LM head: RoBERTa's `lm_head`, BERT's `cls`, DistilBERT's or ModernBERT's?"
+    return _is_modernbert(model) or any(hasattr(model, name) for name in ("lm_head", "cls", "vocab_projector"))
+
+def mlm_head(model:PreTrainedModel): # A RoBERTa, BERT, DistilBERT or ModernBERT masked-language model
     "The model's LM head as a function from hidden states to vocabulary logits."
     if not sparse_supported(model):
         raise ModelError(f"No known LM head on {type(model).__name__}",
-                         "use a RoBERTa, BERT or DistilBERT model, or train with sparse=False")
+                         "use a RoBERTa, BERT, DistilBERT or ModernBERT model, or train with sparse=False")
     if hasattr(model, "vocab_projector"):  # DistilBERT: four modules in turn
         return lambda h: model.vocab_projector(model.vocab_layer_norm(model.activation(model.vocab_transform(h))))
+    if _is_modernbert(model): return lambda h: model.decoder(model.head(h))
     return model.lm_head if hasattr(model, "lm_head") else model.cls  # RoBERTa, XLM-R, CamemBERT, ...; BERT
 
 # %% ../nbs/15_sparse_prediction.ipynb #ebe149fb

@@ -83,6 +83,8 @@ TOKENIZER_FILES = ("tokenizer*", "vocab.json", "vocab.txt", "*.model")  # what A
 def load_tokenizer(name_or_path:str="builtin", # "course-base", "builtin" (trained on the built-in corpus), a hub id
                                                # or a local directory
                    vocab_size:int=8192, # Vocabulary size of the built-in tokenizer
+                   revision:str|None=None, # A hub branch, tag or commit (run_mlm's `--model_revision`)
+                   cache_dir:str|None=None, # Where hub downloads are kept (run_mlm's `--cache_dir`)
                   ) -> PreTrainedTokenizerBase:
     "Load an MLM tokenizer by hub id or path, or the built-in offline one."
     if name_or_path in (None, "builtin"): return offline_tokenizer(vocab_size)
@@ -93,7 +95,8 @@ def load_tokenizer(name_or_path:str="builtin", # "course-base", "builtin" (train
     if p.exists() and p.is_dir() and not any(any(p.glob(pattern)) for pattern in TOKENIZER_FILES):
         raise ModelError(f"The directory '{p}' holds no tokenizer files",
                          "point to a directory written by save_pretrained, or a hub id")
-    try: tok = AutoTokenizer.from_pretrained(str(name_or_path))
+    hub = {k: v for k, v in dict(revision=revision, cache_dir=cache_dir).items() if v is not None}
+    try: tok = AutoTokenizer.from_pretrained(str(name_or_path), **hub)
     except (OSError, ValueError) as e:
         raise ModelError(f"Could not load a tokenizer from '{name_or_path}' ({type(e).__name__})",
                          "check the hub id or directory; offline, use a local directory") from e

@@ -12,14 +12,15 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import IntervalStrategy
-from .masking import mlm_collator
+from dataclasses import dataclass, fields
+from .masking import MLMCollator, block_seed, mlm_collator
 from .sparse import SparseMLMTrainer, sparse_supported
 from .utils import ConfigError, DataError, ModelError, atomic_write_json, atomic_write_text
 
 # %% auto #0
 __all__ = ['TRAINING_PRESETS', 'TRAINER_SETTINGS', 'mlm_training_args', 'bf16_is_fast', 'precision_settings', 'position_offset',
-           'make_trainer', 'quiet_trainer', 'last_checkpoint', 'StepTimer', 'plot_loss_curves', 'plot_perplexity_curve',
-           'write_result']
+           'EpochMaskCollator', 'make_trainer', 'quiet_trainer', 'last_checkpoint', 'StepTimer', 'plot_loss_curves',
+           'plot_perplexity_curve', 'write_result']
 
 # %% ../nbs/05_training.ipynb #8631ff5f
 TRAINING_PRESETS = {
@@ -71,6 +72,27 @@ def position_offset(model:PreTrainedModel) -> int: # A masked-language model
     padding_idx = getattr(getattr(model.base_model, "embeddings", None), "padding_idx", None)
     return 0 if padding_idx is None else padding_idx + 1
 
+# %% ../nbs/05_training.ipynb #a3812c5a
+@dataclass
+class EpochMaskCollator(MLMCollator, TrainerCallback):
+    "`MLMCollator` whose masks depend only on `seed`, the epoch and the batch's tokens; add it as a callback too."
+    epoch: int = 0 # The training epoch, set by `on_epoch_begin`
+
+    @classmethod
+    def like(cls, collator:MLMCollator, # A collator from `mlm_collator`
+             seed:int, # The run's seed
+            ) -> EpochMaskCollator:
+        "The same settings as `collator`, with masks seeded per batch and epoch."
+        return cls(**{f.name: getattr(collator, f.name) for f in fields(collator) if f.init and f.name != "seed"}, seed=seed)
+
+    def torch_mask_tokens(self, inputs, special_tokens_mask=None, offset_mapping=None):
+        "`MLMCollator`'s masks, drawn from a generator seeded by `block_seed(inputs, seed, epoch)`."
+        self.generator = torch.Generator().manual_seed(block_seed(inputs, self.seed, self.epoch))
+        return super().torch_mask_tokens(inputs, special_tokens_mask, offset_mapping)
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.epoch = int(state.epoch + 1e-9)  # a resumed run's state.epoch is, e.g., 1.37: epoch 1
+
 # %% ../nbs/05_training.ipynb #90221c37
 def make_trainer(model:PreTrainedModel, # A masked-language model
                  tokenizer:PreTrainedTokenizerBase, # Its tokenizer
@@ -85,13 +107,13 @@ def make_trainer(model:PreTrainedModel, # A masked-language model
                 ) -> Trainer:
     "A `Trainer` (sparse where the model's head is known) with the masking collator and the evaluation set."
     if eval_blocks is None and args.eval_strategy != IntervalStrategy.NO: args.eval_strategy = IntervalStrategy.NO
-    if seed is not None: args.seed = seed  # the Trainer seeds torch's generator with it, which the collator uses
+    if seed is not None: args.seed = seed  # the Trainer seeds the data order with it, the collator the masks
     if documents and model.config.model_type in ("deberta", "deberta-v2", "modernbert"):  # relative/rotary positions,
         raise ModelError(f"documents=True needs absolute positions and one attention mask for every layer; "  # windows
                          f"{type(model).__name__} has neither", "train without documents=True (--documents)")
 
-    collator = mlm_collator(tokenizer, mlm_probability=mlm_probability, whole_word=whole_word, documents=documents,
-                            position_offset=position_offset(model))
+    collator = EpochMaskCollator.like(mlm_collator(tokenizer, mlm_probability=mlm_probability, whole_word=whole_word,
+                                                   documents=documents, position_offset=position_offset(model)), args.seed)
     if (sparse or sparse is None) and not sparse_supported(model):  # None: use the model's own loss; True: refuse
         if sparse: raise ModelError(f"No sparse LM head for {type(model).__name__}", "pass sparse=False / --no-sparse")
         print(f"mlm_course: no sparse LM head for {type(model).__name__}; training with the dense loss "
@@ -99,7 +121,7 @@ def make_trainer(model:PreTrainedModel, # A masked-language model
         sparse = False
     cls = SparseMLMTrainer if sparse or sparse is None else Trainer
     trainer = cls(model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
-                  data_collator=collator, processing_class=tokenizer)
+                  data_collator=collator, processing_class=tokenizer, callbacks=[collator])  # it follows the epoch
     for cb in trainer.callback_handler.callbacks:  # an evaluate() before train() would log to ./runs otherwise
         if type(cb).__name__ == "TensorBoardCallback" and cb.logging_dir is None:
             cb.logging_dir = os.path.join(args.output_dir, "runs")

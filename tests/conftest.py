@@ -9,6 +9,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from mlm_course.utils import shared_data_dir
+from transformers.utils import logging as hf_logging
+hf_logging.get_logger("transformers")  # its handler binds the real stderr now, not a test's captured one (closed later)
 
 
 @pytest.fixture(scope="session")

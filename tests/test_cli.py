@@ -145,3 +145,37 @@ def test_colab_path_on_local_stand_ins(tmp_path, eli5_test_file):
     report = json.loads((out/"report.json").read_text())
     assert report["learning_rate"] == 2e-5 and report["block_size"] == 128  # the reference settings
     assert report["n_train_blocks"] > 50
+
+
+def test_a_log_file_gets_plain_progress_lines(tmp_path):
+    "Output sent to a file (not a terminal): a plain line per tenth of training and per evaluation, no control codes."
+    out = tmp_path/"out"
+    p = mlm_course("run", "--output-dir", out, "--model", "builtin", "--max-steps", 10, "--batch-size", 4,
+                   "--block-size", 32, "--max-train-samples", 40, "--mask-draws", 1, "--eval-strategy", "steps",
+                   "--eval-steps", 5)
+    assert "\x1b" not in p.stderr and "\r" not in p.stderr, p.stderr[:500]
+    lines = [line for line in p.stderr.splitlines() if line.startswith("mlm_course: ")]
+    assert [line for line in lines if "%" in line][-1].startswith("mlm_course: training 100% (10/10 steps")
+    assert sum("evaluation at step" in line for line in lines) == 2
+    assert "{'loss'" not in p.stdout and "perplexity" in p.stdout  # the summary, not the Trainer's dictionaries
+    assert "mlm_course: scoring the model before training" in p.stderr and "mlm_course: scoring the trained model" in p.stderr
+
+
+def test_downstream_subcommand_on_a_labelled_file(tmp_path, family_dir):
+    "`mlm-course downstream`: a labelled CSV with other column names, three starts, two seeds: report.json with mean ± std."
+    from mlm_course.data import builtin_corpus
+    texts = builtin_corpus()["train"].select(range(60))["text"]
+    rows = ["body,topic"] + [f'"{t[:200].replace(chr(34), "")}",{"func" if "return" in t.lower() else "other"}' for t in texts]
+    (tmp_path/"labelled.csv").write_text("\n".join(rows))
+    out = tmp_path/"study"
+    p = mlm_course("downstream", "--data", tmp_path/"labelled.csv", "--output-dir", out, "--base", family_dir("roberta"),
+                   "--text-column", "body", "--label-column", "topic", "--n-train", 20, "--n-test", 20,
+                   "--adapt-steps", 2, "--seeds", 0, 1, "--num-train-epochs", 1)
+    report = json.loads((out/"report.json").read_text())
+    assert json.loads(p.stdout) == report
+    assert len(report["results"]) == 3 and all(len(r["runs"]) == 2 and "accuracy_std" in r for r in report["results"].values())
+    refused = mlm_course("downstream", "--data", tmp_path/"labelled.csv", "--output-dir", out, "--text-column", "body",
+                         "--label-column", "topic", "--n-train", 20, "--n-test", 20, check=False)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr
+    missing = mlm_course("downstream", "--data", tmp_path/"labelled.csv", "--output-dir", tmp_path/"x", check=False)
+    assert missing.returncode == 2 and "no column 'text' (columns: body, topic)" in missing.stderr

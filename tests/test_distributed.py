@@ -1,5 +1,5 @@
-"""Data parallelism (lesson 09): `torchrun` with 2 CPU processes (gloo) learns what 1 process learns, and only rank 0
-writes the output directory.
+"""Data parallelism (lesson 09): `torchrun` with 2 CPU processes (gloo; DDP, and FSDP with each rank holding half of
+every weight) learns what 1 process learns, and only rank 0 writes the output directory.
 
 Both runs train the same tiny model (2 layers, hidden 64, dropout off) for 30 steps with the same global batch: 8
 blocks per step, as 1 process x 8 or 2 processes x 4. Same data order: the Trainer's (Accelerate's) sampler draws one
@@ -63,11 +63,11 @@ def launch(tmp_path, name, nproc, args):
     return writes, out, res.stdout
 
 
-def run(tmp_path, name, nproc, per_device_batch_size):
+def run(tmp_path, name, nproc, per_device_batch_size, *extra):
     "Train with `mlm-course run`; the run's report.json and per-rank write records."
     args = ["--model", "builtin", "--config-overrides", TINY, "--max-steps", str(STEPS), "--batch-size",
             str(per_device_batch_size), "--block-size", "64", "--max-train-samples", "600", "--learning-rate", "1e-3",
-            "--static-masking", "--logging-steps", "1", "--mask-draws", "1", "--quiet"]
+            "--static-masking", "--logging-steps", "1", "--mask-draws", "1", "--quiet", *extra]
     writes, out, stdout = launch(tmp_path, name, nproc, args)
     return json.loads((out/"report.json").read_text()), writes, out, stdout
 
@@ -75,7 +75,8 @@ def run(tmp_path, name, nproc, per_device_batch_size):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
-    return dict(one=run(tmp, "one", 1, 8), two=run(tmp, "two", 2, 4))
+    return dict(one=run(tmp, "one", 1, 8), two=run(tmp, "two", 2, 4),
+                fsdp=run(tmp, "fsdp", 2, 4, "--fsdp", "full_shard auto_wrap"))
 
 
 def test_two_processes_learn_what_one_process_learns(runs):
@@ -91,6 +92,35 @@ def test_two_processes_learn_what_one_process_learns(runs):
     # the same path there: the logged training loss of every step
     for step, (a, b) in enumerate(zip(one["losses"], two["losses"])):
         assert abs(a - b) <= REL_TOLERANCE*a, f"step {step}: 1 process {a:.4f}, 2 processes {b:.4f}"
+
+
+def test_fsdp_learns_what_one_process_learns_and_scores_the_full_model(runs):
+    """FSDP (`--fsdp "full_shard auto_wrap"`, each rank holding half of every weight) under torchrun: the same losses
+    as 1 process within the DDP tolerance; the scores after training and the fill-mask answers come from the full
+    weights (the saved model gives the same answers as the report)."""
+    from mlm_course.inference import fill_mask, short_answers
+    from mlm_course.model import load_model
+    from mlm_course.tokenizer import load_tokenizer
+    (one, *_), (fsdp, _, out, _) = runs["one"], runs["fsdp"]
+    assert fsdp["world_size"] == 2 and len(fsdp["losses"]) == STEPS
+    a, b = one["eval_loss_after"], fsdp["eval_loss_after"]
+    assert abs(a - b) <= REL_TOLERANCE*a, (a, b)
+    for step, (a, b) in enumerate(zip(one["losses"], fsdp["losses"])):
+        assert abs(a - b) <= REL_TOLERANCE*a, f"step {step}: 1 process {a:.4f}, FSDP {b:.4f}"
+    saved, tok = load_model(str(out)), load_tokenizer(str(out))
+    texts = [f["text"] for f in fsdp["fill_mask"]]
+    for reported, again in zip(fsdp["fill_mask"], map(short_answers, fill_mask(saved, tok, texts))):
+        assert [w for w, _ in reported["after"]] == [w for w, _ in again], (reported, again)
+        assert all(abs(s - t) < 0.01 for (_, s), (_, t) in zip(reported["after"], again))
+
+
+def test_deepspeed_is_refused_unless_installed(tmp_path, capsys):
+    import importlib.util
+    from mlm_course.cli import main
+    if importlib.util.find_spec("deepspeed"): pytest.skip("deepspeed is installed here")
+    config = tmp_path/"ds.json"; config.write_text("{}")
+    assert main(["run", "--output-dir", str(tmp_path/"out"), "--deepspeed", str(config)]) == 2
+    assert "pip install deepspeed" in capsys.readouterr().err and not (tmp_path/"out").exists()
 
 
 def test_only_rank_0_writes_the_output_directory(runs):

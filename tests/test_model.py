@@ -53,19 +53,30 @@ def test_local_directory_round_trip(saved, tok):
 
 
 def test_safe_defaults_reach_from_pretrained(saved, monkeypatch):
-    "Weights only from safetensors, and the checkpoint's own code runs only when asked."
+    "Safetensors where there are some, pickles only through the weights-only loader, the checkpoint's code only when asked."
     calls = []
     def fake(name, **kwargs): calls.append(kwargs); return "model"
     monkeypatch.setattr(model_module.AutoModelForMaskedLM, "from_pretrained", fake)
-    load_model(str(saved[0])); load_model(str(saved[0]), trust_remote_code=True)
-    assert calls == [dict(use_safetensors=True, trust_remote_code=False), dict(use_safetensors=True, trust_remote_code=True)]
+    load_model(str(saved[0])); load_model(str(saved[0]), trust_remote_code=True); load_model("someone/a-hub-model")
+    safe = dict(weights_only=True, use_safetensors=True)
+    assert calls == [dict(safe, trust_remote_code=False), dict(safe, trust_remote_code=True),
+                     dict(safe, use_safetensors=None, trust_remote_code=False)]  # a hub id: safetensors if the repo has them
 
 
-def test_pickle_only_directory_is_refused(tmp_path, saved):
+class _Payload:
+    "A pickle that would create a file when unpickled by an unrestricted loader."
+    def __init__(self, marker): self.marker = str(marker)
+    def __reduce__(self): return (open, (self.marker, "w"))
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path, saved):
+    "pytorch_model.bin is read with the weights-only loader: a pickle that calls a function is refused, and never runs."
+    import torch
     (tmp_path/"config.json").write_text((saved[0]/"config.json").read_text())
-    (tmp_path/"pytorch_model.bin").write_bytes(b"not loaded")
-    with pytest.raises(ModelError, match=r"no \.safetensors weights \(pickle weights found: pytorch_model\.bin\)"):
-        load_model(tmp_path)
+    marker = tmp_path.parent/"pickle-ran"
+    torch.save({"weight": _Payload(marker)}, tmp_path/"pytorch_model.bin")
+    with pytest.raises(ModelError, match="Could not load"): load_model(tmp_path)
+    assert not marker.exists()
 
 
 def test_directory_without_config(tmp_path):

@@ -61,6 +61,6 @@ def test_bad_pretrain_settings_fail_in_one_line(tmp_path, args, message):
 def test_help_lists_every_subcommand_with_a_line_each():
     p = mlm_course("--help")
     lines = {l.split()[0]: l for l in p.stderr.splitlines() if l.startswith("  ")}
-    assert set(lines) == {"run", "pretrain", "evaluate", "fill-mask"}
+    assert set(lines) == {"run", "pretrain", "evaluate", "fill-mask", "downstream"}
     assert "course-base" in lines["run"] and "pre-train" in lines["pretrain"]
     assert mlm_course(check=False).returncode == 2  # no command at all: a usage error

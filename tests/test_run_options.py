@@ -46,6 +46,7 @@ def test_every_family_trains_with_the_common_options(tmp_path, family_dir, corpu
 
 def test_sparse_where_known_dense_elsewhere_and_overridable(tmp_path, family_dir, corpus, capsys):
     assert run(tmp_path/"roberta", family_dir("roberta"), corpus)["sparse"] is True
+    assert run(tmp_path/"modernbert", family_dir("modernbert"), corpus)["sparse"] is True  # its head and decoder
     albert = run(tmp_path/"albert", family_dir("albert"), corpus)
     assert albert["sparse"] is False and "dense loss" in capsys.readouterr().err
     assert run(tmp_path/"no-sparse", family_dir("roberta"), corpus, "--no-sparse")["sparse"] is False
@@ -81,6 +82,7 @@ def test_validation_file_and_sample_limits(tmp_path, family_dir, corpus):
     (["--torch-compile", "--sparse"], "drop --sparse"),
     (["--resume-from-checkpoint", "/no/such/checkpoint-3"], "not a checkpoint folder"),
     (["--early-stopping-patience", "2"], "--load-best-model-at-end"),
+    (["--dataloader-num-workers", "2", "--dataloader-persistent-workers"], "first epoch's masks"),
     (["--learning_rat", "1e-4"], "unknown option --learning_rat. Fix: use --learning_rate"),
     (["--lr-scheduler-type", "sometimes"], "invalid choice"),
     (["--bf16", "--fp16"], "Fix:"),
@@ -297,3 +299,91 @@ def test_replay_mixes_the_asked_share_into_training_only(tmp_path, family_dir, c
     with pytest.raises(DataError, match="smaller --replay-fraction"):  # not enough general text for the share
         tiny = tmp_path/"tiny.jsonl"; tiny.write_text(json.dumps({"text": "A few words."}) + "\n" + json.dumps({"text": "More."}))
         job_inputs(*job_settings(**common, replay=str(tiny), replay_fraction=0.5)[:2])
+
+
+def test_run_mlm_model_options(tmp_path, family_dir, corpus, capsys):
+    """run_mlm.py's model options: --tokenizer_name with added tokens resizes the embeddings (the new token is in the
+    saved model's vocabulary), --torch_dtype and --attn_implementation reach from_pretrained, --model_revision and
+    --cache_dir are passed on, and a checkpoint with only pytorch_model.bin trains through the weights-only loader."""
+    import shutil, torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    roberta = family_dir("roberta")
+    tok_dir = tmp_path/"tok"
+    tok = AutoTokenizer.from_pretrained(roberta)
+    tok.add_tokens(["<py_def>", "<py_class>"]); tok.save_pretrained(tok_dir)
+    report = run(tmp_path/"added", roberta, corpus, "--tokenizer_name", str(tok_dir), "--torch_dtype", "float32",
+                 "--attn_implementation", "eager", "--model_revision", "main", "--cache_dir", str(tmp_path/"cache"))
+    assert "adding 2 rows" in capsys.readouterr().err
+    saved = AutoModelForMaskedLM.from_pretrained(tmp_path/"added")
+    assert saved.get_input_embeddings().num_embeddings == len(tok) == len(AutoTokenizer.from_pretrained(tmp_path/"added"))
+    assert (report["tokenizer"], report["torch_dtype"], report["model_revision"]) == (str(tok_dir), "float32", "main")
+
+    pickled = tmp_path/"pickled"
+    shutil.copytree(roberta, pickled)
+    weights = load_file(pickled/"model.safetensors"); (pickled/"model.safetensors").unlink()
+    torch.save(weights, pickled/"pytorch_model.bin")
+    run(tmp_path/"from_bin", pickled, corpus)
+    assert "weights-only loader" in capsys.readouterr().err
+
+
+def test_model_options_refused_for_the_builtin_model(tmp_path, capsys):
+    assert main(["run", "--output-dir", str(tmp_path/"out"), "--model", "builtin", "--torch_dtype", "bfloat16"]) == 2
+    assert "builtin model is built from scratch" in capsys.readouterr().err
+
+
+def test_run_mlm_data_sources(tmp_path, corpus, monkeypatch):
+    """A folder of split files and a hub dataset keep their own validation split (--validation_split_name picks
+    another); a glob and a folder of plain shards train without --streaming."""
+    from datasets import Dataset, DatasetDict
+    import mlm_course.data
+    from mlm_course.run import DataArguments, load_documents
+    texts = [json.loads(line)["text"] for line in corpus.read_text().splitlines()]
+    folder = tmp_path/"splits"; folder.mkdir()
+    (folder/"train.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in texts[:100]))
+    (folder/"validation.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in texts[100:]))
+    docs = load_documents(DataArguments(dataset=str(folder)))
+    assert (len(docs["train"]), sorted(docs["validation"]["text"])) == (100, sorted(texts[100:]))
+    streamed = load_documents(DataArguments(dataset=str(folder), streaming=True))  # streamed: the same split
+    assert sorted(streamed["validation"]["text"]) == sorted(texts[100:]) and len(list(streamed["train"])) == 100
+
+    hub = DatasetDict(train=Dataset.from_dict({"text": texts[:90]}), validation=Dataset.from_dict({"text": texts[90:100]}),
+                      test=Dataset.from_dict({"text": texts[100:]}))
+    asked = []
+    def fake_load_dataset(path, name=None, **kw): asked.append((path, name, kw)); return hub
+    monkeypatch.setattr(mlm_course.data, "load_dataset", fake_load_dataset)
+    docs = load_documents(DataArguments(dataset="someone/notes", dataset_config="v1"))
+    assert asked[0][:2] == ("someone/notes", "v1") and "split" not in asked[0][2]  # every split, to find validation
+    assert (len(docs["train"]), len(docs["validation"])) == (90, 10)
+    docs = load_documents(DataArguments(dataset="someone/notes", validation_split_name="test"))
+    assert sorted(docs["validation"]["text"]) == sorted(texts[100:])
+    monkeypatch.undo()
+
+    shards = tmp_path/"shards"; shards.mkdir()
+    for i in range(3): (shards/f"part-{i}.txt").write_text("\n".join(texts[i::3]))
+    for source in (shards, shards/"part-*.txt"):
+        out = tmp_path/f"out-{len(list(tmp_path.iterdir()))}"
+        assert main(["run", "--output-dir", str(out), "--model", "builtin", "--dataset", str(source), "--max-steps", "2",
+                     "--batch-size", "4", "--block-size", "32", "--mask-draws", "1", "--quiet"]) == 0
+
+
+def test_the_trainer_receives_the_options_as_given(tmp_path, family_dir, corpus, monkeypatch):
+    """The Trainer that trains gets the TrainingArguments fields as given on the command line; --save_steps alone
+    (run_mlm.py's habit) switches saving to steps; the course's own defaults hold where nothing is given."""
+    from transformers import Trainer
+    seen = []
+    real_train = Trainer.train
+    def recording_train(self, *a, **kw): seen.append(self.args); return real_train(self, *a, **kw)
+    monkeypatch.setattr(Trainer, "train", recording_train)
+    run(tmp_path/"given", family_dir("roberta"), corpus, "--lr_scheduler_type", "cosine", "--weight_decay", "0.05",
+        "--adam_beta2", "0.98", "--max_grad_norm", "0.5", "--gradient_accumulation_steps", "2", "--save_steps", "2",
+        "--save_total_limit", "3", "--warmup_steps", "1", "--optim", "adamw_torch", "--label_names", "labels")
+    a = seen[-1]
+    assert (a.lr_scheduler_type, a.weight_decay, a.adam_beta2, a.max_grad_norm, a.gradient_accumulation_steps) == \
+        ("cosine", 0.05, 0.98, 0.5, 2)
+    assert (a.save_strategy, a.save_steps, a.save_total_limit, a.warmup_steps, a.optim) == ("steps", 2, 3, 1, "adamw_torch")
+    assert (tmp_path/"given"/"checkpoints"/"checkpoint-2").is_dir()  # saved at step 2, as asked
+    run(tmp_path/"defaults", family_dir("roberta"), corpus)
+    d = seen[-1]
+    assert (d.save_strategy, d.eval_strategy, d.weight_decay, d.save_total_limit, d.logging_steps) == ("epoch", "epoch", 0.01, 2, 1)
+    assert d.prediction_loss_only and d.report_to in (["tensorboard"], "tensorboard")

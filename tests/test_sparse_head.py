@@ -2,7 +2,8 @@
 import pytest, torch
 from transformers import (AlbertConfig, AlbertForMaskedLM, BertConfig, BertForMaskedLM, DebertaV2Config,
                           DebertaV2ForMaskedLM, DistilBertConfig, DistilBertForMaskedLM, ElectraConfig, ElectraForMaskedLM,
-                          RobertaConfig, RobertaForMaskedLM, AutoModelForMaskedLM, pipeline)
+                          ModernBertConfig, ModernBertForMaskedLM, RobertaConfig, RobertaForMaskedLM,
+                          AutoModelForMaskedLM, pipeline)
 from mlm_course.sparse import sparse_mlm_loss, sparse_supported, mlm_head
 
 V = 300
@@ -15,6 +16,9 @@ MODELS = {
                           hidden_dim=64, max_position_embeddings=64)),
     "deberta-v2": lambda: DebertaV2ForMaskedLM(DebertaV2Config(vocab_size=V, hidden_size=32, num_hidden_layers=2,
                           num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)),  # legacy head: `cls`
+    "modernbert": lambda: ModernBertForMaskedLM(ModernBertConfig(vocab_size=V, hidden_size=32, num_hidden_layers=2,
+                          num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, pad_token_id=0,
+                          global_attn_every_n_layers=2, local_attention=16, attn_implementation="eager")),
 }
 SMALL = dict(vocab_size=V, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
 UNKNOWN_HEADS = {  # their own (dense) loss: make_trainer falls back, evaluate_perplexity uses their full output

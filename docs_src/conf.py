@@ -24,6 +24,7 @@ html_title = cfg.title
 html_static_path = ["_static"]
 html_favicon = "_static/favicon.svg"  # without one, browsers ask for /favicon.ico and log a 404
 html_css_files = ["custom.css"]
+html_js_files = [("widgets.js", {"type": "module"})]  # the in-browser widgets; a page without one loads nothing more
 html_show_sourcelink = False
 html_copy_source = False
 html_last_updated_fmt = None

@@ -3,6 +3,7 @@
 Modules:
 
 - `mlm_course.adaptation`: The point of the whole course made measurable: a model trained on general text, adapted on domain text. What it gains on the domain, and what it forgets of general text.
+- `mlm_course.browser`: How `course-base` and the adapted model reach the docs site: exported to ONNX, stored as 8-bit weights, run by transformers.js, and checked against the 🤗 pipeline.
 - `mlm_course.chunking`: Three ways to cut documents into fixed-size blocks (pad and truncate, overflow chunks, concatenate and group), measured side by side on real text.
 - `mlm_course.data`: Loading a corpus for masked-language modelling: the seed's ELI5 job, any local or hub dataset, and a built-in offline corpus of real text.
 - `mlm_course.downstream`: Lower perplexity on the domain is a promise, not a result. Here we fine-tune a classifier on a real labelled task, from random weights, from the base model and from the adapted model, and measure what adaptation buys.

@@ -128,6 +128,7 @@ async function maskingWidget(root) {
   function draw() {
     const ids = tokenizer.encode(input.value, { add_special_tokens: false });
     const tokens = ids.map(id => ({ id, text: tokenizer.decode([id]) }));
+    if (!tokens.length) { row.replaceChildren(); legend.textContent = "Type a sentence to mask."; return; }
     const starts = tokens.map((t, i) => i === 0 || /^\s/.test(t.text));
     const out = drawMasks(tokens, starts, { wholeWord: whole.checked, randomToken });
     row.replaceChildren(...out.map((o, i) => el("span", { class: "mw-token", "data-outcome": OUTCOMES[o.outcome].name,

@@ -79,6 +79,8 @@ def atomic_dir(path:str|Path, # Final directory; replaced only on success
         raise OutputDirError(f"'{path}' already exists", "choose a new path or pass overwrite=True")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    umask = os.umask(0); os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp's folder is private (0700): give `path` the rights mkdir would
     try:
         yield tmp
         if path.exists(): shutil.rmtree(path)
